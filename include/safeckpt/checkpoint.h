@@ -1,0 +1,112 @@
+// The read side: a checkpoint opened from one file or a directory.
+//
+// Opening parses and validates every header (and the index when there is
+// one) and builds the tensor index: name -> file, dtype, shape, byte range.
+// It reads no tensor data. A Checkpoint is immutable after Open() and safe to
+// share between threads.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "safeckpt/dtype.h"
+#include "safeckpt/logger.h"
+#include "safeckpt/safetensors.h"
+#include "safeckpt/status.h"
+
+namespace safeckpt {
+
+inline constexpr std::string_view kIndexFileName = "model.safetensors.index.json";
+
+// Name of the marker file a writer leaves in a directory until the index is
+// in place. Its presence makes Open() fail with kIncompleteCheckpoint.
+inline constexpr std::string_view kIncompleteMarkerName = ".safeckpt-incomplete";
+
+struct CheckpointFile {
+  std::string path;        // path as opened (directory joined with name)
+  std::string name;        // name relative to the checkpoint directory
+  uint64_t size = 0;       // file size in bytes
+  uint64_t data_start = 0; // absolute offset of the data section
+  Metadata metadata;
+};
+
+struct CheckpointTensor {
+  std::string name;
+  DType dtype = DType::kU8;
+  Shape shape;
+  uint32_t file = 0;     // index into Checkpoint::files()
+  uint64_t offset = 0;   // absolute offset of the first byte in the file
+  uint64_t nbytes = 0;
+};
+
+// A tensor that a shard holds although the index maps it to another file.
+// Such copies are never read.
+struct StaleCopy {
+  std::string tensor;
+  std::string file;        // the shard holding the unused copy
+  std::string index_file;  // the shard the index maps the tensor to
+};
+
+struct OpenOptions {
+  ReaderLimits limits;
+  Logger* logger = nullptr;  // warnings (stale copies, wrong total_size); may be null
+};
+
+class Checkpoint {
+ public:
+  // Opens a .safetensors file, a directory containing
+  // model.safetensors.index.json, or a directory of *.safetensors files
+  // without an index (each tensor must then appear in exactly one file).
+  static Result<Checkpoint> Open(const std::string& path, const OpenOptions& options = {});
+
+  // The path given to Open().
+  const std::string& path() const { return path_; }
+  bool has_index() const { return has_index_; }
+
+  const std::vector<CheckpointFile>& files() const { return files_; }
+
+  // Tensors sorted by name.
+  const std::vector<CheckpointTensor>& tensors() const { return tensors_; }
+
+  // Returns the tensor named `name`, or null.
+  const CheckpointTensor* Find(std::string_view name) const;
+
+  const std::vector<StaleCopy>& stale_copies() const { return stale_copies_; }
+
+  // Warnings found while opening, also sent to the logger.
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
+  // metadata.total_size from the index, when present.
+  std::optional<uint64_t> declared_total_size() const { return declared_total_size_; }
+
+  // Sum of nbytes over tensors().
+  uint64_t tensor_bytes() const;
+
+ private:
+  friend class CheckpointBuilder;
+
+  std::string path_;
+  bool has_index_ = false;
+  std::vector<CheckpointFile> files_;
+  std::vector<CheckpointTensor> tensors_;
+  std::vector<StaleCopy> stale_copies_;
+  std::vector<std::string> warnings_;
+  std::optional<uint64_t> declared_total_size_;
+};
+
+// A parsed model.safetensors.index.json, before the shards are checked.
+struct CheckpointIndex {
+  std::optional<uint64_t> total_size;
+  // weight_map entries in file order.
+  std::vector<std::pair<std::string, std::string>> weight_map;
+};
+
+// Parses an index file's text. Validates structure only (weight_map present,
+// every value a string, no duplicate tensor, file names that stay inside the
+// directory); Checkpoint::Open checks the shards themselves.
+Result<CheckpointIndex> ParseCheckpointIndex(std::string_view text, std::string_view display_name);
+
+}  // namespace safeckpt
