@@ -1,0 +1,2 @@
+// Placeholder; tests arrive in a following change.
+#include <gtest/gtest.h>
