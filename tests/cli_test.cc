@@ -1,2 +1,175 @@
-// Placeholder; tests arrive in a following change.
+// End-to-end tests of the safeckpt command: exit codes, output streams and
+// the text and JSON formats.
 #include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <string>
+
+#include "safeckpt/writer.h"
+#include "support/test_support.h"
+
+namespace safeckpt {
+namespace {
+
+using testing::CommandResult;
+using testing::RunCommand;
+using testing::SafeckptBinary;
+using testing::ShellQuote;
+using testing::TempDir;
+using testing::WriteFileBytes;
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    checkpoint_ = dir_.Join("model.safetensors");
+    uint16_t embed[6] = {0x3f80, 0x4000, 0x4040, 0x4080, 0x40a0, 0x40c0};  // 1..6 in BF16
+    uint16_t norm[3] = {0x3f80, 0x3f80, 0x3f80};
+    ASSERT_TRUE(WriteSafetensors(checkpoint_, {{"model.embed_tokens.weight", DType::kBF16, {2, 3}, embed},
+                                               {"model.norm.weight", DType::kBF16, {3}, norm}})
+                    .ok());
+  }
+
+  CommandResult Safeckpt(const std::string& arguments) {
+    return RunCommand(ShellQuote(SafeckptBinary()) + " " + arguments);
+  }
+
+  std::string WriteManifest(const std::string& json) {
+    std::string path = dir_.Join("manifest-" + std::to_string(manifest_count_++) + ".json");
+    WriteFileBytes(path, json);
+    return path;
+  }
+
+  TempDir dir_;
+  std::string checkpoint_;
+  int manifest_count_ = 0;
+};
+
+constexpr const char* kMatchingManifest = R"({"safeckpt_manifest": 1, "tensors": {
+  "model.embed_tokens.weight": {"dtype": "F32", "shape": [2, 3]},
+  "model.norm.weight": {"dtype": "F32", "shape": [3]}}})";
+
+constexpr const char* kManifestWithExtra = R"({"safeckpt_manifest": 1, "tensors": {
+  "model.embed_tokens.weight": {"dtype": "F32", "shape": [2, 3]},
+  "model.norm.weight": {"dtype": "F32", "shape": [3]},
+  "lm_head.weight": {"dtype": "F32", "shape": [2, 3]}}})";
+
+TEST_F(CliTest, InspectListsTensors) {
+  CommandResult result = Safeckpt("inspect " + ShellQuote(checkpoint_));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("model.embed_tokens.weight"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("BF16"), std::string::npos) << result.out;
+  EXPECT_EQ(result.err, "");
+}
+
+TEST_F(CliTest, InspectJsonParses) {
+  CommandResult result = Safeckpt("inspect --format json " + ShellQuote(checkpoint_));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  ASSERT_EQ(parser.parse(result.out).get(root), simdjson::SUCCESS) << result.out;
+  uint64_t count = 0;
+  ASSERT_EQ(root["tensor_count"].get(count), simdjson::SUCCESS);
+  EXPECT_EQ(count, 2u);
+}
+
+TEST_F(CliTest, InvalidFileExitsThreeWithOneMessage) {
+  std::string bad = dir_.Join("bad.safetensors");
+  WriteFileBytes(bad, std::string("\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":", 13));
+  CommandResult result = Safeckpt("inspect " + ShellQuote(bad));
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(result.err.rfind("safeckpt: error: ", 0), 0u) << result.err;
+  EXPECT_NE(result.err.find("bad.safetensors"), std::string::npos) << result.err;
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+}
+
+TEST_F(CliTest, MissingCheckpointExitsThree) {
+  CommandResult result = Safeckpt("inspect " + ShellQuote(dir_.Join("absent.safetensors")));
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_NE(result.err.find("absent.safetensors"), std::string::npos) << result.err;
+}
+
+TEST_F(CliTest, UnknownOptionExitsTwo) {
+  CommandResult result = Safeckpt("inspect --no-such-option " + ShellQuote(checkpoint_));
+  EXPECT_EQ(result.exit_code, 2);
+}
+
+TEST_F(CliTest, MissingSubcommandExitsTwo) {
+  CommandResult result = Safeckpt("");
+  EXPECT_EQ(result.exit_code, 2);
+}
+
+TEST_F(CliTest, CheckMatchingManifestExitsZero) {
+  std::string manifest = WriteManifest(kMatchingManifest);
+  CommandResult result =
+      Safeckpt("check --policy strict " + ShellQuote(checkpoint_) + " --model " + ShellQuote(manifest));
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("no data"), std::string::npos) << result.out;
+}
+
+TEST_F(CliTest, StrictPolicyRejectsMissingWithExitOne) {
+  std::string manifest = WriteManifest(kManifestWithExtra);
+  CommandResult strict =
+      Safeckpt("check --policy strict " + ShellQuote(checkpoint_) + " --model " + ShellQuote(manifest));
+  EXPECT_EQ(strict.exit_code, 1) << strict.out << strict.err;
+  EXPECT_NE(strict.out.find("lm_head.weight"), std::string::npos) << strict.out;
+
+  CommandResult lenient = Safeckpt("check " + ShellQuote(checkpoint_) + " --model " + ShellQuote(manifest));
+  EXPECT_EQ(lenient.exit_code, 0) << lenient.out << lenient.err;
+}
+
+TEST_F(CliTest, InvalidManifestExitsTwo) {
+  std::string manifest = WriteManifest(R"({"safeckpt_manifest": 1, "tensors": {"a": {"dtype": "F33", "shape": [1]}}})");
+  CommandResult result = Safeckpt("check " + ShellQuote(checkpoint_) + " --model " + ShellQuote(manifest));
+  EXPECT_EQ(result.exit_code, 2) << result.out << result.err;
+  EXPECT_NE(result.err.find("F33"), std::string::npos) << result.err;
+}
+
+TEST_F(CliTest, InvalidRenamePatternExitsTwo) {
+  std::string manifest = WriteManifest(kMatchingManifest);
+  CommandResult result = Safeckpt("check " + ShellQuote(checkpoint_) + " --model " + ShellQuote(manifest) +
+                                  " --rename '(unclosed' x");
+  EXPECT_EQ(result.exit_code, 2) << result.out << result.err;
+  EXPECT_NE(result.err.find("(unclosed"), std::string::npos) << result.err;
+}
+
+TEST_F(CliTest, LoadJsonReportsCountsAndChecksums) {
+  std::string manifest = WriteManifest(kMatchingManifest);
+  CommandResult result = Safeckpt("load --format json --checksums " + ShellQuote(checkpoint_) +
+                                  " --model " + ShellQuote(manifest));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  ASSERT_EQ(parser.parse(result.out).get(root), simdjson::SUCCESS) << result.out;
+  uint64_t loaded = 0;
+  uint64_t converted = 0;
+  ASSERT_EQ(root["counts"]["loaded"].get(loaded), simdjson::SUCCESS);
+  ASSERT_EQ(root["counts"]["converted"].get(converted), simdjson::SUCCESS);
+  EXPECT_EQ(loaded, 2u);
+  EXPECT_EQ(converted, 2u);
+  std::string_view norm_checksum;
+  ASSERT_EQ(root["checksums"]["model.norm.weight"].get(norm_checksum), simdjson::SUCCESS) << result.out;
+  // SHA-256 of three F32 ones (bytes 00 00 80 3f, three times).
+  EXPECT_EQ(norm_checksum, "8a31a40ecac0ceb4d87b30bd156ca7a547e8e33dc071454b765fbc777d1c34a1");
+}
+
+TEST_F(CliTest, RenameOptionMapsNames) {
+  std::string manifest = WriteManifest(R"({"safeckpt_manifest": 1, "tensors": {
+    "backbone.embed_tokens.weight": {"dtype": "BF16", "shape": [2, 3]},
+    "backbone.norm.weight": {"dtype": "BF16", "shape": [3]}}})");
+  CommandResult result = Safeckpt("check --policy strict " + ShellQuote(checkpoint_) + " --model " +
+                                  ShellQuote(manifest) + " --rename '^model\\.' backbone.");
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+}
+
+TEST_F(CliTest, ManifestCommandRoundTrips) {
+  std::string manifest = dir_.Join("generated.json");
+  CommandResult written = Safeckpt("manifest " + ShellQuote(checkpoint_) + " -o " + ShellQuote(manifest));
+  ASSERT_EQ(written.exit_code, 0) << written.err;
+  CommandResult checked =
+      Safeckpt("load --policy strict " + ShellQuote(checkpoint_) + " --model " + ShellQuote(manifest));
+  EXPECT_EQ(checked.exit_code, 0) << checked.out << checked.err;
+}
+
+}  // namespace
+}  // namespace safeckpt

@@ -1,1 +1,162 @@
-// Placeholder; implemented in a following change.
+// check, load and manifest: the subcommands that reconcile a checkpoint with
+// a model manifest.
+#include "cli/commands.h"
+
+#include <fmt/core.h>
+
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <variant>
+
+#include "io/file.h"
+#include "safeckpt/checkpoint.h"
+#include "safeckpt/loader.h"
+#include "safeckpt/logger.h"
+#include "safeckpt/manifest.h"
+
+namespace safeckpt::cli {
+namespace {
+
+// Exit code for an error from opening or reading a checkpoint.
+int ExitCodeForLoadError(const Status& status) {
+  switch (status.id()) {
+    case ErrorId::kRuleInvalid:
+    case ErrorId::kManifestInvalid:
+      return kExitUsage;
+    case ErrorId::kUnsupportedConversion:
+    case ErrorId::kDestinationInvalid:
+      return kExitRejected;
+    default:
+      return kExitBadCheckpoint;
+  }
+}
+
+void PrintReport(const LoadReport& report, OutputFormat format) {
+  std::string text = format == OutputFormat::kJson ? FormatReportJson(report) : FormatReportText(report);
+  if (text.empty() || text.back() != '\n') text.push_back('\n');
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+// Everything a reconciling command needs, opened and validated.
+struct Inputs {
+  Checkpoint checkpoint;
+  Manifest manifest;
+  LoadOptions options;
+};
+
+// Opens the checkpoint and the manifest and builds load options, or returns
+// the exit code of the first failure (already reported).
+std::variant<Inputs, int> OpenInputs(const ReconcileOptions& options, Logger* logger) {
+  Result<Manifest> manifest = ReadManifest(options.manifest);
+  if (!manifest.ok()) return ReportError(manifest.status(), kExitUsage);
+
+  std::optional<Policy> policy = ParsePolicy(options.policy);
+  if (!policy) {
+    return ReportError(InvalidArgument(ErrorId::kRuleInvalid,
+                                       "unknown policy '" + options.policy +
+                                           "'; accepted: default, strict, subset"),
+                       kExitUsage);
+  }
+
+  OpenOptions open_options;
+  open_options.logger = logger;
+  Result<Checkpoint> checkpoint = Checkpoint::Open(options.checkpoint, open_options);
+  if (!checkpoint.ok()) return ReportError(checkpoint.status(), kExitBadCheckpoint);
+
+  LoadOptions load_options;
+  load_options.policy = *policy;
+  load_options.logger = logger;
+  // Command-line renames come first so they can override the manifest's.
+  for (size_t i = 0; i + 1 < options.rename_pairs.size(); i += 2) {
+    load_options.rules.renames.push_back({options.rename_pairs[i], options.rename_pairs[i + 1]});
+  }
+  for (const RenameRule& rule : manifest->renames) load_options.rules.renames.push_back(rule);
+  load_options.rules.bookkeeping_patterns = options.bookkeeping;
+
+  return Inputs{std::move(checkpoint).value(), std::move(manifest).value(), std::move(load_options)};
+}
+
+int ExitCodeForReport(const LoadReport& report) {
+  return report.rejected ? kExitRejected : kExitOk;
+}
+
+// Destination memory for every expected tensor. Pages are not touched until
+// the loader writes them, so tensors that are not loaded cost no memory.
+class Destinations {
+ public:
+  void Allocate(ModelState& model) {
+    for (ExpectedTensor& tensor : model.mutable_tensors()) {
+      uint64_t size = ByteSize(tensor.dtype, tensor.shape).value_or(0);
+      buffers_.push_back(std::unique_ptr<uint8_t[]>(new uint8_t[size > 0 ? size : 1]));
+      tensor.data = buffers_.back().get();
+      tensor.data_bytes = size;
+    }
+  }
+
+ private:
+  std::vector<std::unique_ptr<uint8_t[]>> buffers_;
+};
+
+int RunReconcile(const ReconcileOptions& options, bool read_data, uint32_t threads,
+                 uint64_t staging_mib, bool checksums) {
+  StderrLogger logger(options.verbose ? LogLevel::kInfo : LogLevel::kWarning);
+  std::variant<Inputs, int> opened = OpenInputs(options, &logger);
+  if (std::holds_alternative<int>(opened)) return std::get<int>(opened);
+  Inputs& inputs = std::get<Inputs>(opened);
+
+  inputs.options.read_data = read_data;
+  inputs.options.threads = threads;
+  inputs.options.staging_bytes = staging_mib << 20;
+  inputs.options.checksums = checksums;
+
+  Destinations destinations;
+  if (read_data) destinations.Allocate(inputs.manifest.model);
+
+  Result<LoadReport> report = LoadCheckpoint(inputs.checkpoint, inputs.manifest.model, inputs.options);
+  if (!report.ok()) return ReportError(report.status(), ExitCodeForLoadError(report.status()));
+  PrintReport(*report, options.format);
+  return ExitCodeForReport(*report);
+}
+
+}  // namespace
+
+int ReportError(const Status& status, int exit_code) {
+  std::string line = "safeckpt: error: " + status.message() + "\n";
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  return exit_code;
+}
+
+int RunCheck(const ReconcileOptions& options) {
+  return RunReconcile(options, /*read_data=*/false, 0, 64, false);
+}
+
+int RunLoad(const LoadCommandOptions& options) {
+  return RunReconcile(options.reconcile, /*read_data=*/true, options.threads, options.staging_mib,
+                      options.checksums);
+}
+
+int RunManifest(const ManifestOptions& options) {
+  StderrLogger logger;
+  OpenOptions open_options;
+  open_options.logger = &logger;
+  Result<Checkpoint> checkpoint = Checkpoint::Open(options.checkpoint, open_options);
+  if (!checkpoint.ok()) return ReportError(checkpoint.status(), kExitBadCheckpoint);
+
+  std::string text = FormatManifest(ManifestFromCheckpoint(*checkpoint));
+  if (text.empty() || text.back() != '\n') text.push_back('\n');
+  if (options.output.empty()) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return kExitOk;
+  }
+
+  Result<internal::AtomicFileWriter> writer = internal::AtomicFileWriter::Create(options.output);
+  if (!writer.ok()) return ReportError(writer.status(), kExitUsage);
+  Status status = writer->Append(text.data(), text.size());
+  if (status.ok()) status = writer->Commit();
+  if (!status.ok()) return ReportError(status, kExitUsage);
+  return kExitOk;
+}
+
+}  // namespace safeckpt::cli

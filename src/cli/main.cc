@@ -1,1 +1,102 @@
-int main() { return 0; }
+// The safeckpt command line: argument parsing and dispatch only.
+#include <CLI/CLI.hpp>
+
+#include <map>
+#include <string>
+
+#include "cli/commands.h"
+
+namespace {
+
+using safeckpt::cli::OutputFormat;
+
+const std::map<std::string, OutputFormat> kFormats = {{"text", OutputFormat::kText},
+                                                      {"json", OutputFormat::kJson}};
+
+void AddFormatOption(CLI::App* command, OutputFormat* format) {
+  command->add_option("--format", *format, "Output format: text (for people) or json (for scripts)")
+      ->transform(CLI::CheckedTransformer(kFormats, CLI::ignore_case));
+}
+
+void AddReconcileOptions(CLI::App* command, safeckpt::cli::ReconcileOptions* options) {
+  command->add_option("checkpoint", options->checkpoint,
+                      "A .safetensors file, or a directory with model.safetensors.index.json or "
+                      "*.safetensors files")
+      ->required();
+  command->add_option("--model,-m", options->manifest,
+                      "Manifest of the model's expected tensors (JSON; see `safeckpt manifest`)")
+      ->required();
+  command
+      ->add_option("--rename", options->rename_pairs,
+                   "PATTERN REPLACEMENT: rename checkpoint names matching the RE2 pattern; "
+                   "repeatable, first matching rule wins, \\1 refers to a group")
+      ->expected(2)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  command->add_option("--bookkeeping", options->bookkeeping,
+                      "RE2 pattern of extra bookkeeping names (never missing or unexpected); "
+                      "repeatable. Names ending in ._extra_state always are");
+  command->add_option("--policy", options->policy,
+                      "default: mismatches warn; strict: any missing, unexpected or shape "
+                      "mismatch fails; subset: missing allowed, no match or extra checkpoint "
+                      "weights fail")
+      ->check(CLI::IsMember({"default", "strict", "subset"}));
+  AddFormatOption(command, &options->format);
+  command->add_flag("--verbose,-v", options->verbose, "Also print info messages to stderr");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "safeckpt: inspect, check and load Hugging Face safetensors checkpoints.\n"
+      "Exit codes: 0 success, 1 a mismatch the policy rejects, 2 usage error, "
+      "3 invalid or unreadable checkpoint."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "safeckpt 0.1.0");
+
+  safeckpt::cli::InspectOptions inspect;
+  CLI::App* inspect_command =
+      app.add_subcommand("inspect", "List tensors, dtypes, sizes and shards of a checkpoint");
+  inspect_command->add_option("checkpoint", inspect.checkpoint, "Checkpoint file or directory")
+      ->required();
+  AddFormatOption(inspect_command, &inspect.format);
+  inspect_command->add_flag("--all", inspect.all, "List every tensor on its own line");
+
+  safeckpt::cli::ReconcileOptions check;
+  CLI::App* check_command = app.add_subcommand(
+      "check", "Print the load report of a checkpoint against a manifest without reading data");
+  AddReconcileOptions(check_command, &check);
+
+  safeckpt::cli::LoadCommandOptions load;
+  CLI::App* load_command = app.add_subcommand(
+      "load", "Load a checkpoint into memory shaped as a manifest says and print the load report");
+  AddReconcileOptions(load_command, &load.reconcile);
+  load_command->add_option("--threads", load.threads, "Worker threads (default: one per core)");
+  load_command
+      ->add_option("--staging-mib", load.staging_mib,
+                   "Memory for conversion staging buffers, in MiB (default 64)")
+      ->check(CLI::Range(1, 65536));
+  load_command->add_flag("--checksums", load.checksums,
+                         "Add the SHA-256 of each loaded tensor's bytes to the report");
+
+  safeckpt::cli::ManifestOptions manifest;
+  CLI::App* manifest_command = app.add_subcommand(
+      "manifest", "Write a manifest that matches a checkpoint exactly, for editing");
+  manifest_command->add_option("checkpoint", manifest.checkpoint, "Checkpoint file or directory")
+      ->required();
+  manifest_command->add_option("--output,-o", manifest.output,
+                               "Write to this file instead of standard output");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    int code = app.exit(error);
+    return code == 0 ? 0 : safeckpt::cli::kExitUsage;
+  }
+
+  if (*inspect_command) return safeckpt::cli::RunInspect(inspect);
+  if (*check_command) return safeckpt::cli::RunCheck(check);
+  if (*load_command) return safeckpt::cli::RunLoad(load);
+  if (*manifest_command) return safeckpt::cli::RunManifest(manifest);
+  return safeckpt::cli::kExitUsage;
+}

@@ -1,0 +1,57 @@
+// The safeckpt subcommands. Each returns the process exit code.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "safeckpt/key_rules.h"
+#include "safeckpt/load_report.h"
+#include "safeckpt/status.h"
+
+namespace safeckpt::cli {
+
+// Exit codes shared by every subcommand.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitRejected = 1;     // the policy rejects the load, or inputs differ
+inline constexpr int kExitUsage = 2;        // bad options, manifest or rules
+inline constexpr int kExitBadCheckpoint = 3;  // invalid or unreadable checkpoint
+
+enum class OutputFormat { kText, kJson };
+
+struct InspectOptions {
+  std::string checkpoint;
+  OutputFormat format = OutputFormat::kText;
+  bool all = false;  // list every tensor instead of grouped lines
+};
+
+struct ReconcileOptions {
+  std::string checkpoint;
+  std::string manifest;
+  std::vector<std::string> rename_pairs;  // flattened: pattern, replacement, ...
+  std::vector<std::string> bookkeeping;
+  std::string policy = "default";
+  OutputFormat format = OutputFormat::kText;
+  bool verbose = false;
+};
+
+struct LoadCommandOptions {
+  ReconcileOptions reconcile;
+  uint32_t threads = 0;
+  uint64_t staging_mib = 64;
+  bool checksums = false;
+};
+
+struct ManifestOptions {
+  std::string checkpoint;
+  std::string output;  // empty: stdout
+};
+
+int RunInspect(const InspectOptions& options);
+int RunCheck(const ReconcileOptions& options);
+int RunLoad(const LoadCommandOptions& options);
+int RunManifest(const ManifestOptions& options);
+
+// Prints "safeckpt: error: <message>" to stderr and returns `exit_code`.
+int ReportError(const Status& status, int exit_code);
+
+}  // namespace safeckpt::cli
