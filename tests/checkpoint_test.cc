@@ -1,2 +1,369 @@
-// Placeholder; tests arrive in a following change.
+#include "safeckpt/checkpoint.h"
+
 #include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "safeckpt/writer.h"
+#include "support/test_support.h"
+
+namespace safeckpt {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::CapturingLogger;
+using testing::TempDir;
+
+// Writes an F32 tensor of `count` elements for each name in `names`.
+void WriteShard(const std::string& path, const std::vector<std::string>& names,
+                uint64_t count = 2) {
+  static const std::vector<float> kValues(64, 1.5f);
+  ASSERT_LE(count, kValues.size());
+  std::vector<TensorToWrite> tensors;
+  for (const std::string& name : names) {
+    tensors.push_back({name, DType::kF32, {count}, kValues.data()});
+  }
+  ASSERT_TRUE(WriteSafetensors(path, tensors).ok()) << path;
+}
+
+// Returns an index file's text mapping each (tensor, file) pair.
+std::string IndexJson(const std::vector<std::pair<std::string, std::string>>& weight_map,
+                      const std::string& metadata = R"({"total_size": 24})") {
+  std::string json = R"({"metadata": )" + metadata + R"(, "weight_map": {)";
+  for (size_t i = 0; i < weight_map.size(); ++i) {
+    if (i > 0) json += ", ";
+    json += "\"" + weight_map[i].first + "\": \"" + weight_map[i].second + "\"";
+  }
+  return json + "}}";
+}
+
+std::vector<std::string> TensorNames(const Checkpoint& checkpoint) {
+  std::vector<std::string> names;
+  for (const CheckpointTensor& tensor : checkpoint.tensors()) names.push_back(tensor.name);
+  return names;
+}
+
+// A directory with an index and two shards: a.safetensors contains x and y,
+// b.safetensors contains z. Each tensor is 8 bytes.
+class ShardedCheckpointTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WriteShard(dir_.Join("a.safetensors"), {"y", "x"});
+    WriteShard(dir_.Join("b.safetensors"), {"z"});
+  }
+
+  void WriteIndex(const std::string& text) {
+    testing::WriteFileBytes(dir_.Join(std::string(kIndexFileName)), text);
+  }
+
+  Result<Checkpoint> Open() {
+    OpenOptions options;
+    options.logger = &logger_;
+    return Checkpoint::Open(dir_.path(), options);
+  }
+
+  TempDir dir_;
+  CapturingLogger logger_;
+};
+
+TEST(CheckpointTest, OpensSingleFile) {
+  TempDir dir;
+  std::string path = dir.Join("model.safetensors");
+  WriteShard(path, {"b", "a"}, 3);
+
+  Result<Checkpoint> checkpoint = Checkpoint::Open(path);
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
+  EXPECT_FALSE(checkpoint->has_index());
+  EXPECT_EQ(checkpoint->path(), path);
+  ASSERT_EQ(checkpoint->files().size(), 1u);
+  EXPECT_EQ(checkpoint->files()[0].name, "model.safetensors");
+  EXPECT_EQ(checkpoint->files()[0].path, path);
+  EXPECT_EQ(TensorNames(*checkpoint), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(checkpoint->tensor_bytes(), 24u);
+  EXPECT_TRUE(checkpoint->warnings().empty());
+}
+
+TEST(CheckpointTest, TensorOffsetsAreAbsolute) {
+  TempDir dir;
+  std::string path = dir.Join("model.safetensors");
+  WriteShard(path, {"first", "second"}, 3);
+
+  Result<Checkpoint> checkpoint = Checkpoint::Open(path);
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
+  const CheckpointFile& file = checkpoint->files()[0];
+  const CheckpointTensor* second = checkpoint->Find("second");
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(second->dtype, DType::kF32);
+  EXPECT_EQ(second->shape, (Shape{3}));
+  EXPECT_EQ(second->nbytes, 12u);
+  EXPECT_EQ(second->offset, file.data_start + 12);
+  EXPECT_EQ(second->offset + second->nbytes, file.size);
+}
+
+TEST(CheckpointTest, FileMetadataIsKept) {
+  TempDir dir;
+  std::string path = dir.Join("model.safetensors");
+  float value = 1;
+  WriteOptions options;
+  options.metadata = {{"format", "pt"}, {"source", "test"}};
+  ASSERT_TRUE(WriteSafetensors(path, {{"w", DType::kF32, {1}, &value}}, options).ok());
+
+  Result<Checkpoint> checkpoint = Checkpoint::Open(path);
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
+  EXPECT_EQ(checkpoint->files()[0].metadata, options.metadata);
+}
+
+TEST(CheckpointTest, FindReturnsNullForUnknownName) {
+  TempDir dir;
+  std::string path = dir.Join("model.safetensors");
+  WriteShard(path, {"a", "c"});
+
+  Result<Checkpoint> checkpoint = Checkpoint::Open(path);
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
+  EXPECT_EQ(checkpoint->Find("b"), nullptr);
+  EXPECT_EQ(checkpoint->Find(""), nullptr);
+  EXPECT_EQ(checkpoint->Find("d"), nullptr);
+  ASSERT_NE(checkpoint->Find("c"), nullptr);
+  EXPECT_EQ(checkpoint->Find("c")->name, "c");
+}
+
+TEST(CheckpointTest, MissingPathIsNotFound) {
+  TempDir dir;
+  Result<Checkpoint> checkpoint = Checkpoint::Open(dir.Join("absent"));
+  EXPECT_ERROR(checkpoint, ErrorId::kReadFailed, "absent");
+  EXPECT_EQ(checkpoint.status().code(), StatusCode::kNotFound);
+}
+
+TEST(CheckpointTest, HeaderErrorsNameTheFile) {
+  TempDir dir;
+  std::string path = dir.Join("broken.safetensors");
+  testing::WriteFileBytes(path, testing::FileBytes(R"({"w": {"dtype": "F32"}})", ""));
+  EXPECT_ERROR(Checkpoint::Open(path), ErrorId::kEntryMissingField, path + ": tensor 'w'");
+}
+
+TEST(CheckpointTest, OpensDirectoryWithoutIndex) {
+  TempDir dir;
+  WriteShard(dir.Join("part-2.safetensors"), {"c"});
+  WriteShard(dir.Join("part-1.safetensors"), {"b", "a"});
+  testing::WriteFileBytes(dir.Join("notes.txt"), "not a checkpoint");
+
+  Result<Checkpoint> checkpoint = Checkpoint::Open(dir.path());
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
+  EXPECT_FALSE(checkpoint->has_index());
+  ASSERT_EQ(checkpoint->files().size(), 2u);
+  EXPECT_EQ(checkpoint->files()[0].name, "part-1.safetensors");
+  EXPECT_EQ(checkpoint->files()[1].name, "part-2.safetensors");
+  EXPECT_EQ(TensorNames(*checkpoint), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(checkpoint->Find("c")->file, 1u);
+  EXPECT_EQ(checkpoint->Find("a")->file, 0u);
+}
+
+TEST(CheckpointTest, DirectoryWithoutIndexRejectsTensorInTwoFiles) {
+  TempDir dir;
+  WriteShard(dir.Join("one.safetensors"), {"a", "shared"});
+  WriteShard(dir.Join("two.safetensors"), {"shared"});
+  Result<Checkpoint> checkpoint = Checkpoint::Open(dir.path());
+  EXPECT_ERROR(checkpoint, ErrorId::kTensorInTwoFiles,
+               "tensor 'shared' is in both 'one.safetensors' and 'two.safetensors'");
+}
+
+TEST(CheckpointTest, EmptyDirectoryHasNoSafetensorsFiles) {
+  TempDir dir;
+  testing::WriteFileBytes(dir.Join("config.json"), "{}");
+  Result<Checkpoint> checkpoint = Checkpoint::Open(dir.path());
+  EXPECT_ERROR(checkpoint, ErrorId::kNoSafetensorsFiles, dir.path());
+  EXPECT_EQ(checkpoint.status().code(), StatusCode::kNotFound);
+}
+
+TEST(CheckpointTest, IncompleteMarkerRejectsDirectory) {
+  TempDir dir;
+  WriteShard(dir.Join("model.safetensors"), {"a"});
+  testing::WriteFileBytes(dir.Join(std::string(kIncompleteMarkerName)), "");
+  Result<Checkpoint> checkpoint = Checkpoint::Open(dir.path());
+  EXPECT_ERROR(checkpoint, ErrorId::kIncompleteCheckpoint, "incomplete checkpoint");
+  EXPECT_EQ(checkpoint.status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ShardedCheckpointTest, OpensDirectoryWithIndex) {
+  WriteIndex(IndexJson({{"x", "a.safetensors"}, {"y", "a.safetensors"}, {"z", "b.safetensors"}}));
+
+  Result<Checkpoint> checkpoint = Open();
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
+  EXPECT_TRUE(checkpoint->has_index());
+  EXPECT_EQ(checkpoint->path(), dir_.path());
+  ASSERT_EQ(checkpoint->files().size(), 2u);
+  EXPECT_EQ(checkpoint->files()[0].name, "a.safetensors");
+  EXPECT_EQ(checkpoint->files()[1].path, dir_.Join("b.safetensors"));
+  EXPECT_EQ(TensorNames(*checkpoint), (std::vector<std::string>{"x", "y", "z"}));
+  EXPECT_EQ(checkpoint->Find("z")->file, 1u);
+  EXPECT_EQ(checkpoint->declared_total_size(), 24u);
+  EXPECT_TRUE(checkpoint->warnings().empty());
+  EXPECT_TRUE(logger_.Messages().empty());
+}
+
+TEST_F(ShardedCheckpointTest, IndexTakesPrecedenceOverOtherFiles) {
+  WriteShard(dir_.Join("unrelated.safetensors"), {"x"});
+  WriteIndex(IndexJson({{"x", "a.safetensors"}, {"y", "a.safetensors"}, {"z", "b.safetensors"}}));
+
+  Result<Checkpoint> checkpoint = Open();
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
+  EXPECT_EQ(checkpoint->files().size(), 2u);
+}
+
+TEST_F(ShardedCheckpointTest, StaleCopyIsRecordedAndNeverUsed) {
+  WriteShard(dir_.Join("b.safetensors"), {"z", "x"});
+  WriteIndex(IndexJson({{"x", "a.safetensors"}, {"y", "a.safetensors"}, {"z", "b.safetensors"}}));
+
+  Result<Checkpoint> checkpoint = Open();
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
+  ASSERT_EQ(checkpoint->stale_copies().size(), 1u);
+  EXPECT_EQ(checkpoint->stale_copies()[0].tensor, "x");
+  EXPECT_EQ(checkpoint->stale_copies()[0].file, "b.safetensors");
+  EXPECT_EQ(checkpoint->stale_copies()[0].index_file, "a.safetensors");
+  EXPECT_EQ(checkpoint->Find("x")->file, 0u);
+  EXPECT_EQ(checkpoint->tensors().size(), 3u);
+  EXPECT_TRUE(logger_.Contains("'b.safetensors' holds a copy of tensor 'x'"));
+  EXPECT_TRUE(logger_.Contains("maps to 'a.safetensors'"));
+  ASSERT_EQ(checkpoint->warnings().size(), 1u);
+  EXPECT_EQ(checkpoint->warnings()[0], logger_.Messages()[0]);
+}
+
+TEST_F(ShardedCheckpointTest, UnlistedTensorIsIgnoredWithWarning) {
+  WriteShard(dir_.Join("b.safetensors"), {"z", "extra"});
+  WriteIndex(IndexJson({{"x", "a.safetensors"}, {"y", "a.safetensors"}, {"z", "b.safetensors"}}));
+
+  Result<Checkpoint> checkpoint = Open();
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
+  EXPECT_EQ(checkpoint->Find("extra"), nullptr);
+  EXPECT_TRUE(checkpoint->stale_copies().empty());
+  EXPECT_TRUE(logger_.Contains("b.safetensors: holds 1 tensors that the index does not list"));
+  EXPECT_TRUE(logger_.Contains("'extra'"));
+  EXPECT_EQ(checkpoint->warnings().size(), 1u);
+}
+
+TEST_F(ShardedCheckpointTest, WrongTotalSizeIsOnlyAWarning) {
+  WriteIndex(IndexJson({{"x", "a.safetensors"}, {"y", "a.safetensors"}, {"z", "b.safetensors"}},
+                       R"({"total_size": 0})"));
+
+  Result<Checkpoint> checkpoint = Open();
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
+  EXPECT_EQ(checkpoint->declared_total_size(), 0u);
+  EXPECT_TRUE(logger_.Contains("metadata.total_size is 0 bytes"));
+  EXPECT_TRUE(logger_.Contains("hold 24 bytes"));
+  EXPECT_TRUE(logger_.Contains("harmless"));
+  EXPECT_EQ(checkpoint->warnings().size(), 1u);
+}
+
+TEST_F(ShardedCheckpointTest, AbsentTotalSizeGivesNoWarning) {
+  WriteIndex(IndexJson({{"x", "a.safetensors"}, {"y", "a.safetensors"}, {"z", "b.safetensors"}},
+                       "{}"));
+
+  Result<Checkpoint> checkpoint = Open();
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
+  EXPECT_FALSE(checkpoint->declared_total_size().has_value());
+  EXPECT_TRUE(checkpoint->warnings().empty());
+}
+
+TEST_F(ShardedCheckpointTest, NonNumericTotalSizeIsWarnedAbout) {
+  WriteIndex(IndexJson({{"x", "a.safetensors"}, {"y", "a.safetensors"}, {"z", "b.safetensors"}},
+                       R"({"total_size": "big"})"));
+
+  Result<Checkpoint> checkpoint = Open();
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
+  EXPECT_FALSE(checkpoint->declared_total_size().has_value());
+  EXPECT_TRUE(logger_.Contains("metadata.total_size is \"big\" (a string), not a byte count"));
+}
+
+TEST_F(ShardedCheckpointTest, MissingShardsAreListedTogether) {
+  WriteIndex(IndexJson({{"x", "a.safetensors"},
+                        {"y", "gone-1.safetensors"},
+                        {"z", "gone-2.safetensors"},
+                        {"w", "gone-1.safetensors"}}));
+
+  Result<Checkpoint> checkpoint = Open();
+  EXPECT_ERROR(checkpoint, ErrorId::kIndexShardMissing, "2 of the 3 shard files");
+  EXPECT_ERROR(checkpoint, ErrorId::kIndexShardMissing,
+               "'gone-1.safetensors', 'gone-2.safetensors'");
+  EXPECT_EQ(checkpoint.status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(ShardedCheckpointTest, IndexedTensorMissingFromShard) {
+  WriteIndex(IndexJson({{"x", "a.safetensors"}, {"y", "b.safetensors"}, {"z", "b.safetensors"}}));
+  EXPECT_ERROR(Open(), ErrorId::kIndexTensorNotInShard,
+               "maps tensor 'y' to 'b.safetensors', but that shard's header has no such tensor");
+}
+
+TEST_F(ShardedCheckpointTest, PathOutsideDirectoryIsRejected) {
+  WriteIndex(IndexJson({{"x", "../a.safetensors"}}));
+  EXPECT_ERROR(Open(), ErrorId::kIndexPathOutside, "'../a.safetensors'");
+}
+
+TEST_F(ShardedCheckpointTest, ShardErrorNamesTheShard) {
+  testing::WriteFileBytes(dir_.Join("b.safetensors"), "");
+  WriteIndex(IndexJson({{"x", "a.safetensors"}, {"y", "a.safetensors"}, {"z", "b.safetensors"}}));
+  EXPECT_ERROR(Open(), ErrorId::kFileEmpty, dir_.Join("b.safetensors") + ": ");
+}
+
+TEST_F(ShardedCheckpointTest, BrokenIndexIsReported) {
+  WriteIndex("{\"weight_map\": ");
+  EXPECT_ERROR(Open(), ErrorId::kIndexNotJson, std::string(kIndexFileName));
+}
+
+TEST_F(ShardedCheckpointTest, ShardsInSubdirectoryAreFound) {
+  fs::create_directory(dir_.Join("shards"));
+  WriteShard(dir_.Join("shards/c.safetensors"), {"c"});
+  WriteIndex(IndexJson({{"c", "./shards//c.safetensors"}, {"z", "b.safetensors"}}));
+
+  Result<Checkpoint> checkpoint = Open();
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
+  ASSERT_NE(checkpoint->Find("c"), nullptr);
+  EXPECT_EQ(checkpoint->files()[checkpoint->Find("c")->file].name, "shards/c.safetensors");
+  EXPECT_EQ(checkpoint->files().size(), 2u);
+}
+
+// The Hugging Face cache keeps files in blobs/ and links to them from
+// snapshots/<commit>/, so shard names are symlinks that leave the
+// directory. Only the names in the index are checked.
+TEST(CheckpointTest, OpensSymlinkedShards) {
+  TempDir cache;
+  fs::create_directories(cache.Join("blobs"));
+  fs::create_directories(cache.Join("snapshots/abc"));
+  WriteShard(cache.Join("blobs/1111"), {"a"});
+  WriteShard(cache.Join("blobs/2222"), {"b"});
+  fs::create_symlink("../../blobs/1111", cache.Join("snapshots/abc/model-1.safetensors"));
+  fs::create_symlink("../../blobs/2222", cache.Join("snapshots/abc/model-2.safetensors"));
+  testing::WriteFileBytes(cache.Join("snapshots/abc/" + std::string(kIndexFileName)),
+                          IndexJson({{"a", "model-1.safetensors"}, {"b", "model-2.safetensors"}},
+                                    R"({"total_size": 16})"));
+
+  Result<Checkpoint> checkpoint = Checkpoint::Open(cache.Join("snapshots/abc"));
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
+  EXPECT_EQ(TensorNames(*checkpoint), (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(checkpoint->warnings().empty());
+}
+
+TEST(CheckpointTest, BrokenSymlinkCountsAsMissingShard) {
+  TempDir dir;
+  WriteShard(dir.Join("a.safetensors"), {"a"});
+  fs::create_symlink("nowhere", dir.Join("b.safetensors"));
+  testing::WriteFileBytes(dir.Join(std::string(kIndexFileName)),
+                          IndexJson({{"a", "a.safetensors"}, {"b", "b.safetensors"}}));
+  EXPECT_ERROR(Checkpoint::Open(dir.path()), ErrorId::kIndexShardMissing, "'b.safetensors'");
+}
+
+TEST(CheckpointTest, OpensSymlinkedFilesWithoutIndex) {
+  TempDir dir;
+  fs::create_directories(dir.Join("blobs"));
+  fs::create_directories(dir.Join("model"));
+  WriteShard(dir.Join("blobs/1111"), {"a"});
+  fs::create_symlink("../blobs/1111", dir.Join("model/model.safetensors"));
+
+  Result<Checkpoint> checkpoint = Checkpoint::Open(dir.Join("model"));
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
+  EXPECT_EQ(TensorNames(*checkpoint), (std::vector<std::string>{"a"}));
+}
+
+}  // namespace
+}  // namespace safeckpt

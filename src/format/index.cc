@@ -1,1 +1,165 @@
-// Placeholder; implemented in a following change.
+// Parsing of model.safetensors.index.json: structure and file names only.
+// Checkpoint::Open checks the shards themselves.
+#include <simdjson.h>
+
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <unordered_set>
+
+#include "format/json_dom.h"
+#include "format/quote.h"
+#include "safeckpt/checkpoint.h"
+
+namespace safeckpt {
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+
+std::string Prefix(std::string_view display_name) { return std::string(display_name) + ": "; }
+
+Status IndexInvalid(std::string_view display_name, const std::string& detail) {
+  return Corruption(ErrorId::kIndexInvalid, Prefix(display_name) + detail);
+}
+
+// Returns total_size as a byte count, or nullopt with a warning when it is
+// not one. Integers are what real writers produce; a float with no
+// fraction (1.6e10) is the same count in another spelling, so it is
+// accepted too.
+std::optional<uint64_t> ReadTotalSize(element value, std::string_view display_name,
+                                      std::vector<std::string>& warnings) {
+  if (std::optional<uint64_t> integer = internal::NonNegativeInteger(value)) return integer;
+
+  if (value.type() == element_type::DOUBLE) {
+    double number = value.get_double().value_unsafe();
+    // 2^64 is exactly representable, so the comparison is exact.
+    if (number >= 0 && number < 18446744073709551616.0 && std::trunc(number) == number) {
+      return static_cast<uint64_t>(number);
+    }
+  }
+  warnings.push_back(Prefix(display_name) + "metadata.total_size is " +
+                     internal::JsonValueText(value) + " (" +
+                     std::string(internal::DescribeJsonType(value)) +
+                     "), not a byte count; it is ignored");
+  return std::nullopt;
+}
+
+Status ParseMetadata(element value, std::string_view display_name, CheckpointIndex& index) {
+  if (value.type() != element_type::OBJECT) {
+    return IndexInvalid(display_name, "metadata is " +
+                                          std::string(internal::DescribeJsonType(value)) +
+                                          ", expected an object");
+  }
+  element total_size;
+  if (internal::ObjectOf(value)["total_size"].get(total_size) == simdjson::SUCCESS) {
+    index.total_size = ReadTotalSize(total_size, display_name, index.warnings);
+  }
+  return Status::Ok();
+}
+
+// Checks lexically that `file` names a file inside the checkpoint
+// directory and returns it in normal form ("./a//b" becomes "a/b"). The
+// file itself may be a symlink to anywhere, as in the Hugging Face cache.
+Result<std::string> CheckShardName(std::string_view tensor, std::string_view file,
+                                   std::string_view display_name) {
+  auto outside = [&](const std::string& why) {
+    return Corruption(ErrorId::kIndexPathOutside,
+                      Prefix(display_name) + "weight_map maps tensor " + internal::Quote(tensor) +
+                          " to " + internal::Quote(file) + ", which " + why +
+                          "; shard file names must be relative paths inside the checkpoint "
+                          "directory");
+  };
+
+  if (file.empty()) return outside("is empty");
+  if (file.find('\0') != std::string_view::npos) return outside("contains a NUL byte");
+  if (file.front() == '/') return outside("is an absolute path");
+
+  std::filesystem::path path(file);
+  for (const std::filesystem::path& component : path) {
+    if (component == "..") return outside("contains a '..' component");
+  }
+  std::filesystem::path normal = path.lexically_normal();
+  if (normal.filename().empty() || normal == ".") return outside("does not name a file");
+  return normal.string();
+}
+
+Status ParseWeightMap(element value, std::string_view display_name, CheckpointIndex& index) {
+  if (value.type() != element_type::OBJECT) {
+    return IndexInvalid(display_name, "weight_map is " +
+                                          std::string(internal::DescribeJsonType(value)) +
+                                          ", expected an object mapping tensor names to files");
+  }
+
+  std::unordered_set<std::string_view> seen;
+  for (simdjson::dom::key_value_pair entry : internal::ObjectOf(value)) {
+    if (entry.value.type() != element_type::STRING) {
+      return IndexInvalid(display_name,
+                          "weight_map maps tensor " + internal::Quote(entry.key) + " to " +
+                              std::string(internal::DescribeJsonType(entry.value)) + " (" +
+                              internal::JsonValueText(entry.value) + "), expected a file name");
+    }
+    if (!seen.insert(entry.key).second) {
+      return IndexInvalid(display_name, "weight_map lists tensor " + internal::Quote(entry.key) +
+                                            " twice; each tensor must map to one file");
+    }
+    std::string_view file = entry.value.get_string().value_unsafe();
+    SAFECKPT_ASSIGN_OR_RETURN(std::string normal, CheckShardName(entry.key, file, display_name));
+    index.weight_map.emplace_back(entry.key, std::move(normal));
+  }
+
+  if (index.weight_map.empty()) {
+    return IndexInvalid(display_name, "weight_map is empty; an index maps at least one tensor "
+                                      "to a file");
+  }
+  return Status::Ok();
+}
+
+Status ParseTopLevel(element root, std::string_view display_name, CheckpointIndex& index) {
+  if (root.type() != element_type::OBJECT) {
+    return IndexInvalid(display_name, "the index is " +
+                                          std::string(internal::DescribeJsonType(root)) +
+                                          ", expected an object with a weight_map");
+  }
+
+  bool has_metadata = false;
+  bool has_weight_map = false;
+  for (simdjson::dom::key_value_pair field : internal::ObjectOf(root)) {
+    if (field.key != "metadata" && field.key != "weight_map") continue;
+    bool& seen = field.key == "metadata" ? has_metadata : has_weight_map;
+    if (seen) return IndexInvalid(display_name, internal::Quote(field.key) + " is given twice");
+    seen = true;
+
+    if (field.key == "metadata") {
+      SAFECKPT_RETURN_IF_ERROR(ParseMetadata(field.value, display_name, index));
+    } else {
+      SAFECKPT_RETURN_IF_ERROR(ParseWeightMap(field.value, display_name, index));
+    }
+  }
+
+  if (!has_weight_map) {
+    return Corruption(ErrorId::kIndexMissingWeightMap,
+                      Prefix(display_name) + "the index has no weight_map, so it does not say "
+                                             "which file holds each tensor");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<CheckpointIndex> ParseCheckpointIndex(std::string_view text,
+                                             std::string_view display_name) {
+  simdjson::dom::parser parser;
+  element root;
+  simdjson::error_code error = parser.parse(text.data(), text.size()).get(root);
+  if (error != simdjson::SUCCESS) {
+    return Corruption(ErrorId::kIndexNotJson, Prefix(display_name) + "the index is not valid " +
+                                                  "JSON: " + simdjson::error_message(error));
+  }
+
+  CheckpointIndex index;
+  SAFECKPT_RETURN_IF_ERROR(ParseTopLevel(root, display_name, index));
+  return index;
+}
+
+}  // namespace safeckpt

@@ -1,0 +1,172 @@
+#include "format/sharded_checkpoint.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "format/checkpoint_builder.h"
+#include "format/quote.h"
+#include "io/file.h"
+
+namespace safeckpt::internal {
+namespace {
+
+namespace fs = std::filesystem;
+
+// How many tensor names one warning lists before it only counts the rest.
+constexpr size_t kMaxNamesPerWarning = 10;
+
+// A shard named by the index, with its validated header.
+struct Shard {
+  std::string name;
+  std::string path;
+  SafetensorsHeader header;
+  // Tensors of `header` by name; views into `header`.
+  std::unordered_map<std::string_view, const TensorInfo*> tensors;
+};
+
+std::string JoinQuoted(const std::vector<std::string_view>& names, size_t max_names) {
+  std::string text;
+  size_t shown = std::min(names.size(), max_names);
+  for (size_t i = 0; i < shown; ++i) {
+    if (i > 0) text += ", ";
+    text += Quote(names[i]);
+  }
+  if (shown < names.size()) text += " and " + std::to_string(names.size() - shown) + " more";
+  return text;
+}
+
+// Returns the distinct file names of the weight map, sorted.
+std::vector<std::string> ShardNames(const CheckpointIndex& index) {
+  std::vector<std::string> names;
+  for (const auto& [tensor, file] : index.weight_map) names.push_back(file);
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  return names;
+}
+
+// Checks all shards before reading any, so one error lists every missing
+// file. A symlink counts as present when its target exists.
+Status CheckShardsExist(const std::string& directory, const std::vector<std::string>& names,
+                        const std::string& index_path) {
+  std::vector<std::string_view> missing;
+  for (const std::string& name : names) {
+    std::error_code error;
+    if (!fs::exists(fs::path(directory) / name, error)) missing.push_back(name);
+  }
+  if (missing.empty()) return Status::Ok();
+
+  return NotFound(ErrorId::kIndexShardMissing,
+                  index_path + ": " + std::to_string(missing.size()) + " of the " +
+                      std::to_string(names.size()) + " shard files it names do not exist: " +
+                      JoinQuoted(missing, missing.size()) +
+                      "; download the missing shards or fix the index");
+}
+
+Result<std::vector<Shard>> ReadShards(const std::string& directory,
+                                      const std::vector<std::string>& names,
+                                      const ReaderLimits& limits) {
+  std::vector<Shard> shards(names.size());
+  for (size_t i = 0; i < names.size(); ++i) {
+    Shard& shard = shards[i];
+    shard.name = names[i];
+    shard.path = (fs::path(directory) / names[i]).string();
+    SAFECKPT_ASSIGN_OR_RETURN(shard.header, ReadSafetensorsHeader(shard.path, limits));
+    for (const TensorInfo& tensor : shard.header.tensors) shard.tensors[tensor.name] = &tensor;
+  }
+  return shards;
+}
+
+// Adds each indexed tensor from the shard the index names. Fails when that
+// shard's header lacks the tensor, naming the first such tensor.
+Status AddIndexedTensors(const CheckpointIndex& index, const std::vector<Shard>& shards,
+                         const std::map<std::string_view, uint32_t>& shard_numbers,
+                         const std::string& index_path, CheckpointBuilder& builder) {
+  for (const auto& [tensor, file] : index.weight_map) {
+    uint32_t number = shard_numbers.at(file);
+    auto found = shards[number].tensors.find(tensor);
+    if (found == shards[number].tensors.end()) {
+      return Corruption(ErrorId::kIndexTensorNotInShard,
+                        index_path + ": weight_map maps tensor " + Quote(tensor) + " to " +
+                            Quote(file) + ", but that shard's header has no such tensor");
+    }
+    builder.AddTensor(number, *found->second);
+  }
+  return Status::Ok();
+}
+
+// Warns about tensors a shard holds that the index does not map to it: a
+// stale copy when the index maps the name to another shard, an unlisted
+// tensor when the index does not mention it. Neither is ever read.
+void WarnAboutUnmappedTensors(const std::vector<Shard>& shards,
+                              const std::unordered_map<std::string_view, std::string_view>& file_of,
+                              CheckpointBuilder& builder) {
+  for (const Shard& shard : shards) {
+    std::vector<std::string_view> unlisted;
+    for (const TensorInfo& tensor : shard.header.tensors) {
+      auto mapped = file_of.find(tensor.name);
+      if (mapped == file_of.end()) {
+        unlisted.push_back(tensor.name);
+      } else if (mapped->second != shard.name) {
+        builder.AddStaleCopy({tensor.name, shard.name, std::string(mapped->second)});
+      }
+    }
+    if (unlisted.empty()) continue;
+    builder.Warn(shard.path + ": holds " + std::to_string(unlisted.size()) +
+                 " tensors that the index does not list, which are ignored: " +
+                 JoinQuoted(unlisted, kMaxNamesPerWarning));
+  }
+}
+
+void CheckTotalSize(const CheckpointIndex& index, const std::vector<Shard>& shards,
+                    const std::map<std::string_view, uint32_t>& shard_numbers,
+                    const std::string& index_path, CheckpointBuilder& builder) {
+  if (!index.total_size) return;
+  uint64_t indexed_bytes = 0;
+  for (const auto& [tensor, file] : index.weight_map) {
+    const Shard& shard = shards[shard_numbers.at(file)];
+    // Saturates instead of wrapping; each term is bounded by a file size.
+    uint64_t nbytes = shard.tensors.at(tensor)->nbytes();
+    if (__builtin_add_overflow(indexed_bytes, nbytes, &indexed_bytes)) indexed_bytes = UINT64_MAX;
+  }
+  if (indexed_bytes == *index.total_size) return;
+
+  builder.Warn(index_path + ": metadata.total_size is " + std::to_string(*index.total_size) +
+               " bytes, but the tensors in weight_map hold " + std::to_string(indexed_bytes) +
+               " bytes; loading does not use this value, so the mismatch is harmless");
+}
+
+}  // namespace
+
+Result<Checkpoint> OpenIndexedDirectory(const std::string& directory, const OpenOptions& options) {
+  std::string index_path = (fs::path(directory) / kIndexFileName).string();
+  SAFECKPT_ASSIGN_OR_RETURN(std::string text,
+                            ReadWholeFile(index_path, options.limits.max_header_bytes));
+  SAFECKPT_ASSIGN_OR_RETURN(CheckpointIndex index, ParseCheckpointIndex(text, index_path));
+
+  std::vector<std::string> names = ShardNames(index);
+  SAFECKPT_RETURN_IF_ERROR(CheckShardsExist(directory, names, index_path));
+  SAFECKPT_ASSIGN_OR_RETURN(std::vector<Shard> shards,
+                            ReadShards(directory, names, options.limits));
+
+  CheckpointBuilder builder(directory, /*has_index=*/true, options.logger);
+  for (const std::string& warning : index.warnings) builder.Warn(warning);
+  builder.SetDeclaredTotalSize(index.total_size);
+
+  std::map<std::string_view, uint32_t> shard_numbers;
+  for (const Shard& shard : shards) {
+    shard_numbers[shard.name] = builder.AddFile(shard.name, shard.path, shard.header);
+  }
+  SAFECKPT_RETURN_IF_ERROR(AddIndexedTensors(index, shards, shard_numbers, index_path, builder));
+
+  std::unordered_map<std::string_view, std::string_view> file_of;
+  for (const auto& [tensor, file] : index.weight_map) file_of[tensor] = file;
+  WarnAboutUnmappedTensors(shards, file_of, builder);
+  CheckTotalSize(index, shards, shard_numbers, index_path, builder);
+  return std::move(builder).Finish();
+}
+
+}  // namespace safeckpt::internal
