@@ -57,6 +57,10 @@ class CompiledKeyRules {
   // matches.
   std::string Rename(std::string_view name) const;
 
+  // Returns the index in rules().renames of the rule Rename() would apply to
+  // `name`, or -1 when none matches.
+  int MatchingRename(std::string_view name) const;
+
   bool IsBookkeeping(std::string_view name) const;
 
   const KeyRules& rules() const { return rules_; }

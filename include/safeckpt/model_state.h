@@ -43,9 +43,10 @@ struct ExpectedTensor {
 // An ordered set of expected tensors with unique names.
 class ModelState {
  public:
-  // Adds a tensor. Fails with kManifestInvalid on a duplicate or empty name,
-  // and with kDestinationInvalid when `data` is set but `data_bytes` differs
-  // from the size dtype and shape imply.
+  // Adds a tensor. Fails with kManifestInvalid on a duplicate or empty name
+  // or when dtype and shape have no whole byte size, and with
+  // kDestinationInvalid when `data` is set but `data_bytes` differs from the
+  // size dtype and shape imply.
   Status Add(ExpectedTensor tensor);
 
   const std::vector<ExpectedTensor>& tensors() const { return tensors_; }

@@ -1,1 +1,438 @@
-// Placeholder; implemented in a following change.
+#include "safeckpt/manifest.h"
+
+#include <simdjson.h>
+
+#include <span>
+#include <string>
+#include <unordered_set>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "core/json_writer.h"
+#include "io/file.h"
+
+namespace safeckpt {
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+
+// A manifest lists one short line per tensor, so even a model with a million
+// tensors stays far below this.
+constexpr uint64_t kMaxManifestBytes = 1ull << 30;
+
+// Position of a value in the manifest, named by error messages.
+struct Location {
+  std::string_view file;
+  std::string_view tensor;  // empty outside "tensors"
+};
+
+Status ManifestError(const Location& location, std::string_view message) {
+  std::string text = location.tensor.empty()
+                         ? fmt::format("{}: {}", location.file, message)
+                         : fmt::format("{}: tensor '{}': {}", location.file, location.tensor, message);
+  return InvalidArgument(ErrorId::kManifestInvalid, std::move(text));
+}
+
+std::string_view JsonTypeName(element value) {
+  switch (value.type()) {
+    case element_type::OBJECT: return "object";
+    case element_type::ARRAY: return "array";
+    case element_type::STRING: return "string";
+    case element_type::INT64:
+    case element_type::UINT64: return "integer";
+    case element_type::DOUBLE: return "number with a fraction or exponent";
+    case element_type::BOOL: return "boolean";
+    case element_type::NULL_VALUE: return "null";
+  }
+  return "unknown JSON type";
+}
+
+// Returns `value` as compact JSON, cut short so that a huge value cannot
+// flood a message.
+std::string JsonText(element value) {
+  constexpr size_t kMaxBytes = 80;
+  std::string text = simdjson::to_string(value);
+  if (text.size() > kMaxBytes) {
+    text.resize(kMaxBytes);
+    text += "...";
+  }
+  return text;
+}
+
+// Formats a value with its JSON type, e.g. `"1" (string)`.
+std::string DescribeValue(element value) {
+  return fmt::format("{} ({})", JsonText(value), JsonTypeName(value));
+}
+
+// Returns the value of a JSON integer that is zero or positive, or nullopt
+// for anything else, including 2.0 and 1e3.
+std::optional<uint64_t> NonNegativeInteger(element value) {
+  if (value.type() == element_type::UINT64) return value.get_uint64().value_unsafe();
+  if (value.type() != element_type::INT64) return std::nullopt;
+  int64_t signed_value = value.get_int64().value_unsafe();
+  if (signed_value < 0) return std::nullopt;
+  return static_cast<uint64_t>(signed_value);
+}
+
+// One accepted key of a JSON object and the function that parses its value
+// into `Target`. Supporting a new key means adding one row to a table.
+template <typename Target>
+struct Field {
+  std::string_view key;
+  bool required;
+  Status (*parse)(element value, const Location& location, Target& target);
+};
+
+template <typename Target>
+std::string AcceptedKeys(std::span<const Field<Target>> fields) {
+  std::string keys;
+  for (const Field<Target>& field : fields) {
+    if (!keys.empty()) keys += ", ";
+    keys += fmt::format("\"{}\"", field.key);
+  }
+  return keys;
+}
+
+template <typename Target>
+const Field<Target>* FindField(std::span<const Field<Target>> fields, std::string_view key) {
+  for (const Field<Target>& field : fields) {
+    if (field.key == key) return &field;
+  }
+  return nullptr;
+}
+
+// Parses every field of `object` into `target`. Unknown and repeated keys are
+// rejected. Fields are parsed in table order, not file order, so that the
+// version is checked before anything that depends on it.
+template <typename Target>
+Status ParseFields(simdjson::dom::object object, std::span<const Field<Target>> fields,
+                   std::string_view where, const Location& location, Target& target) {
+  std::unordered_set<std::string_view> seen;
+  for (simdjson::dom::key_value_pair member : object) {
+    if (FindField(fields, member.key) == nullptr) {
+      return ManifestError(location, fmt::format("unknown key \"{}\" in {}; accepted keys: {}",
+                                                 member.key, where, AcceptedKeys(fields)));
+    }
+    if (!seen.insert(member.key).second) {
+      return ManifestError(location, fmt::format("key \"{}\" appears twice in {}", member.key, where));
+    }
+  }
+
+  for (const Field<Target>& field : fields) {
+    element value;
+    if (object.at_key(field.key).get(value) != simdjson::SUCCESS) {
+      if (!field.required) continue;
+      return ManifestError(location,
+                           fmt::format("required key \"{}\" is missing from {}", field.key, where));
+    }
+    SAFECKPT_RETURN_IF_ERROR(field.parse(value, location, target));
+  }
+  return Status::Ok();
+}
+
+// --- Tensor entries ---------------------------------------------------------
+
+Status ParseDtype(element value, const Location& location, ExpectedTensor& tensor) {
+  std::string_view name;
+  if (value.get_string().get(name) != simdjson::SUCCESS) {
+    return ManifestError(location, fmt::format("\"dtype\" is {}; expected a string such as \"BF16\"",
+                                               DescribeValue(value)));
+  }
+  std::optional<DType> dtype = ParseDType(name);
+  if (!dtype) {
+    return ManifestError(location, fmt::format("\"dtype\" \"{}\" is unknown; accepted dtypes: {}",
+                                               name, AllDTypeNames()));
+  }
+  tensor.dtype = *dtype;
+  return Status::Ok();
+}
+
+Status ParseShape(element value, const Location& location, ExpectedTensor& tensor) {
+  simdjson::dom::array dimensions;
+  if (value.get_array().get(dimensions) != simdjson::SUCCESS) {
+    return ManifestError(location, fmt::format("\"shape\" is {}; expected an array of "
+                                               "non-negative integers such as [4096, 11008]",
+                                               DescribeValue(value)));
+  }
+
+  Shape shape;
+  for (element dimension : dimensions) {
+    std::optional<uint64_t> size = NonNegativeInteger(dimension);
+    if (!size) {
+      return ManifestError(
+          location, fmt::format("\"shape\" {}: dimension {} is {}; expected non-negative integers",
+                                JsonText(value), shape.size(),
+                                DescribeValue(dimension)));
+    }
+    shape.push_back(*size);
+  }
+  tensor.shape = std::move(shape);
+  return Status::Ok();
+}
+
+std::optional<TensorRole> ParseRole(std::string_view name) {
+  for (TensorRole role : {TensorRole::kParameter, TensorRole::kBuffer, TensorRole::kBookkeeping}) {
+    if (TensorRoleName(role) == name) return role;
+  }
+  return std::nullopt;
+}
+
+Status ParseRoleField(element value, const Location& location, ExpectedTensor& tensor) {
+  std::string_view name;
+  std::optional<TensorRole> role;
+  if (value.get_string().get(name) == simdjson::SUCCESS) role = ParseRole(name);
+  if (!role) {
+    return ManifestError(location,
+                         fmt::format("\"role\" is {}; accepted roles: \"parameter\", \"buffer\", "
+                                     "\"bookkeeping\"",
+                                     DescribeValue(value)));
+  }
+  tensor.role = *role;
+  return Status::Ok();
+}
+
+Status ParseTiedTo(element value, const Location& location, ExpectedTensor& tensor) {
+  std::string_view source;
+  if (value.get_string().get(source) != simdjson::SUCCESS || source.empty()) {
+    return ManifestError(location, fmt::format("\"tied_to\" is {}; expected the name of another "
+                                               "tensor in this manifest",
+                                               DescribeValue(value)));
+  }
+  tensor.tied_to = std::string(source);
+  return Status::Ok();
+}
+
+constexpr Field<ExpectedTensor> kTensorFields[] = {
+    {"dtype", true, ParseDtype},
+    {"shape", true, ParseShape},
+    {"role", false, ParseRoleField},
+    {"tied_to", false, ParseTiedTo},
+};
+
+Result<ExpectedTensor> ParseTensor(std::string_view name, element value, std::string_view file) {
+  Location location{file, name};
+  simdjson::dom::object object;
+  if (value.get_object().get(object) != simdjson::SUCCESS) {
+    return ManifestError(location, fmt::format("entry is {}; expected an object such as "
+                                               "{{\"dtype\": \"BF16\", \"shape\": [4096]}}",
+                                               DescribeValue(value)));
+  }
+
+  ExpectedTensor tensor;
+  tensor.name = std::string(name);
+  SAFECKPT_RETURN_IF_ERROR(ParseFields<ExpectedTensor>(object, kTensorFields, "the tensor entry",
+                                                       location, tensor));
+  return tensor;
+}
+
+// Checks every tied_to once all tensors are known: the source must be another
+// tensor of the manifest and must not be tied itself, because a load resolves
+// only one level of tying.
+Status CheckTiedSources(const ModelState& model, std::string_view file) {
+  for (const ExpectedTensor& tensor : model.tensors()) {
+    if (tensor.tied_to.empty()) continue;
+    Location location{file, tensor.name};
+    const ExpectedTensor* source = model.Find(tensor.tied_to);
+    if (source == nullptr) {
+      return ManifestError(location, fmt::format("\"tied_to\" names '{}', which is not a tensor "
+                                                 "in this manifest",
+                                                 tensor.tied_to));
+    }
+    if (source == &tensor) {
+      return ManifestError(location, "\"tied_to\" names the tensor itself");
+    }
+    if (!source->tied_to.empty()) {
+      return ManifestError(location,
+                           fmt::format("\"tied_to\" names '{}', which is itself tied to '{}'; tie "
+                                       "both to '{}' instead",
+                                       source->name, source->tied_to, source->tied_to));
+    }
+  }
+  return Status::Ok();
+}
+
+// --- Top level --------------------------------------------------------------
+
+Status ParseVersion(element value, const Location& location, Manifest&) {
+  std::optional<uint64_t> version = NonNegativeInteger(value);
+  if (version && *version == static_cast<uint64_t>(kManifestVersion)) return Status::Ok();
+  return ManifestError(location,
+                       fmt::format("\"safeckpt_manifest\" is {}; this safeckpt reads version {}",
+                                   DescribeValue(value), kManifestVersion));
+}
+
+Result<RenameRule> ParseRename(element value, size_t position, const Location& location) {
+  simdjson::dom::array pair;
+  std::string_view pattern;
+  std::string_view replacement;
+  bool is_pair = value.get_array().get(pair) == simdjson::SUCCESS && pair.size() == 2 &&
+                 pair.at(0).get_string().get(pattern) == simdjson::SUCCESS &&
+                 pair.at(1).get_string().get(replacement) == simdjson::SUCCESS;
+  if (!is_pair) {
+    return ManifestError(location, fmt::format("renames[{}] is {}; expected [PATTERN, "
+                                               "REPLACEMENT], two strings",
+                                               position, DescribeValue(value)));
+  }
+
+  RenameRule rule{std::string(pattern), std::string(replacement)};
+  KeyRules rules;
+  rules.renames = {rule};
+  Status compiled = CompiledKeyRules::Compile(rules).status();
+  if (!compiled.ok()) {
+    return ManifestError(location, fmt::format("renames[{}]: {}", position, compiled.message()));
+  }
+  return rule;
+}
+
+Status ParseRenames(element value, const Location& location, Manifest& manifest) {
+  simdjson::dom::array renames;
+  if (value.get_array().get(renames) != simdjson::SUCCESS) {
+    return ManifestError(location, fmt::format("\"renames\" is {}; expected an array of "
+                                               "[PATTERN, REPLACEMENT] pairs",
+                                               DescribeValue(value)));
+  }
+  size_t position = 0;
+  for (element rename : renames) {
+    SAFECKPT_ASSIGN_OR_RETURN(RenameRule rule, ParseRename(rename, position, location));
+    manifest.renames.push_back(std::move(rule));
+    ++position;
+  }
+  return Status::Ok();
+}
+
+Status ParseTensors(element value, const Location& location, Manifest& manifest) {
+  simdjson::dom::object tensors;
+  if (value.get_object().get(tensors) != simdjson::SUCCESS) {
+    return ManifestError(location, fmt::format("\"tensors\" is {}; expected an object from tensor "
+                                               "name to {{\"dtype\", \"shape\"}}",
+                                               DescribeValue(value)));
+  }
+  for (simdjson::dom::key_value_pair member : tensors) {
+    SAFECKPT_ASSIGN_OR_RETURN(ExpectedTensor tensor,
+                              ParseTensor(member.key, member.value, location.file));
+    SAFECKPT_RETURN_IF_ERROR(manifest.model.Add(std::move(tensor)).WithContext(location.file));
+  }
+  return CheckTiedSources(manifest.model, location.file);
+}
+
+constexpr Field<Manifest> kManifestFields[] = {
+    {"safeckpt_manifest", true, ParseVersion},
+    {"renames", false, ParseRenames},
+    {"tensors", true, ParseTensors},
+};
+
+// --- Formatting -------------------------------------------------------------
+
+void WriteTensor(internal::JsonWriter& writer, const ExpectedTensor& tensor) {
+  writer.Key(tensor.name);
+  writer.BeginObject(/*inline_container=*/true);
+  writer.Key("dtype");
+  writer.String(DTypeName(tensor.dtype));
+  writer.Key("shape");
+  writer.BeginArray();
+  for (uint64_t dimension : tensor.shape) writer.Uint(dimension);
+  writer.EndArray();
+  if (tensor.role != TensorRole::kParameter) {
+    writer.Key("role");
+    writer.String(TensorRoleName(tensor.role));
+  }
+  if (!tensor.tied_to.empty()) {
+    writer.Key("tied_to");
+    writer.String(tensor.tied_to);
+  }
+  writer.EndObject();
+}
+
+void WriteRenames(internal::JsonWriter& writer, const std::vector<RenameRule>& renames) {
+  writer.Key("renames");
+  writer.BeginArray();
+  for (const RenameRule& rule : renames) {
+    writer.BeginArray(/*inline_container=*/true);
+    writer.String(rule.pattern);
+    writer.String(rule.replacement);
+    writer.EndArray();
+  }
+  writer.EndArray();
+}
+
+bool IsExtraState(std::string_view name) {
+  constexpr std::string_view kLastComponent = "_extra_state";
+  return name == kLastComponent ||
+         (name.size() > kLastComponent.size() && name.ends_with(kLastComponent) &&
+          name[name.size() - kLastComponent.size() - 1] == '.');
+}
+
+}  // namespace
+
+Result<Manifest> ParseManifest(std::string_view text, std::string_view display_name) {
+  Location location{display_name, {}};
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(text);
+  element root;
+  simdjson::error_code error = parser.parse(padded).get(root);
+  if (error != simdjson::SUCCESS) {
+    return ManifestError(location, fmt::format("not valid JSON: {}", simdjson::error_message(error)));
+  }
+
+  simdjson::dom::object object;
+  if (root.get_object().get(object) != simdjson::SUCCESS) {
+    return ManifestError(location, fmt::format("top level is {}; expected an object with "
+                                               "\"safeckpt_manifest\": {} and \"tensors\"",
+                                               DescribeValue(root), kManifestVersion));
+  }
+
+  // A newer manifest fails on its version, not on the first key it added.
+  Manifest manifest;
+  element version;
+  if (object.at_key("safeckpt_manifest").get(version) == simdjson::SUCCESS) {
+    SAFECKPT_RETURN_IF_ERROR(ParseVersion(version, location, manifest));
+  }
+  SAFECKPT_RETURN_IF_ERROR(
+      ParseFields<Manifest>(object, kManifestFields, "the manifest", location, manifest));
+  return manifest;
+}
+
+Result<Manifest> ReadManifest(const std::string& path) {
+  SAFECKPT_ASSIGN_OR_RETURN(std::string text, internal::ReadWholeFile(path, kMaxManifestBytes));
+  return ParseManifest(text, path);
+}
+
+std::string FormatManifest(const Manifest& manifest) {
+  internal::JsonWriter writer(/*indent=*/2);
+  writer.BeginObject();
+  writer.Key("safeckpt_manifest");
+  writer.Uint(kManifestVersion);
+  if (!manifest.renames.empty()) WriteRenames(writer, manifest.renames);
+
+  writer.Key("tensors");
+  writer.BeginObject();
+  for (const ExpectedTensor& tensor : manifest.model.tensors()) WriteTensor(writer, tensor);
+  writer.EndObject();
+
+  writer.EndObject();
+  std::string text = writer.Take();
+  text += '\n';
+  return text;
+}
+
+Manifest ManifestFromCheckpoint(const Checkpoint& checkpoint) {
+  Manifest manifest;
+  for (const CheckpointTensor& source : checkpoint.tensors()) {
+    ExpectedTensor tensor;
+    tensor.name = source.name;
+    tensor.dtype = source.dtype;
+    tensor.shape = source.shape;
+    tensor.role = IsExtraState(source.name) ? TensorRole::kBookkeeping : TensorRole::kParameter;
+
+    // Checkpoint::Open rejects duplicate names and sizes that overflow, so
+    // Add fails only for a tensor with an empty name.
+    // NOTE: such a tensor is left out, because a manifest cannot name it.
+    Status added = manifest.model.Add(std::move(tensor));
+    (void)added;
+  }
+  return manifest;
+}
+
+}  // namespace safeckpt

@@ -1,1 +1,67 @@
-// Placeholder; implemented in a following change.
+#include "safeckpt/model_state.h"
+
+#include <string>
+
+#include <fmt/format.h>
+
+namespace safeckpt {
+
+std::string_view TensorRoleName(TensorRole role) {
+  switch (role) {
+    case TensorRole::kParameter: return "parameter";
+    case TensorRole::kBuffer: return "buffer";
+    case TensorRole::kBookkeeping: return "bookkeeping";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// Rejects a destination whose size differs from what dtype and shape imply,
+// because the loader writes exactly that many bytes into it.
+Status CheckDestination(const ExpectedTensor& tensor, uint64_t expected_bytes) {
+  if (tensor.data == nullptr || tensor.data_bytes == expected_bytes) return Status::Ok();
+  return InvalidArgument(
+      ErrorId::kDestinationInvalid,
+      fmt::format("tensor '{}': destination is {} bytes but {} {} needs {} bytes", tensor.name,
+                  tensor.data_bytes, DTypeName(tensor.dtype), FormatShape(tensor.shape),
+                  expected_bytes));
+}
+
+}  // namespace
+
+Status ModelState::Add(ExpectedTensor tensor) {
+  if (tensor.name.empty()) {
+    return InvalidArgument(ErrorId::kManifestInvalid, "tensor name is empty");
+  }
+  if (by_name_.count(tensor.name) != 0) {
+    return InvalidArgument(ErrorId::kManifestInvalid,
+                           fmt::format("tensor '{}' is listed twice", tensor.name));
+  }
+
+  std::optional<uint64_t> bytes = ByteSize(tensor.dtype, tensor.shape);
+  if (!bytes) {
+    return InvalidArgument(
+        ErrorId::kManifestInvalid,
+        fmt::format("tensor '{}': {} {} has no whole byte size (the bit count overflows 64 bits "
+                    "or is not a multiple of 8)",
+                    tensor.name, DTypeName(tensor.dtype), FormatShape(tensor.shape)));
+  }
+  SAFECKPT_RETURN_IF_ERROR(CheckDestination(tensor, *bytes));
+
+  by_name_.emplace(tensor.name, tensors_.size());
+  tensors_.push_back(std::move(tensor));
+  return Status::Ok();
+}
+
+const ExpectedTensor* ModelState::Find(std::string_view name) const {
+  auto it = by_name_.find(std::string(name));
+  return it == by_name_.end() ? nullptr : &tensors_[it->second];
+}
+
+ExpectedTensor* ModelState::Find(std::string_view name) {
+  auto it = by_name_.find(std::string(name));
+  return it == by_name_.end() ? nullptr : &tensors_[it->second];
+}
+
+}  // namespace safeckpt

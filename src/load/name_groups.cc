@@ -1,1 +1,225 @@
-// Placeholder; implemented in a following change.
+// GroupNames: folds names that differ only in numeric components into one
+// line such as "model.layers.{0-3}.mlp.experts.{0-7}.up_proj.weight".
+//
+// A grouped line always stands for the full product of its number sets, so
+// it expands back to exactly the names it came from. Groups grow one numeric
+// position at a time: names equal everywhere except at position p merge
+// their number sets at p. Merging keeps the product property because the
+// merged names agree on every other position.
+#include <algorithm>
+#include <charconv>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "safeckpt/load_report.h"
+
+namespace safeckpt {
+namespace {
+
+// One dot-separated component of a grouped name.
+struct Component {
+  bool numeric = false;
+  std::string text;               // the component, when not numeric
+  std::vector<uint64_t> numbers;  // sorted and unique, when numeric
+};
+
+using Pattern = std::vector<Component>;
+
+// Trying every order of k numeric positions costs k! merges, so names with
+// more positions than this use one fixed order.
+constexpr size_t kMaxPositionsForEveryOrder = 4;
+
+// Returns the value of a component written as a canonical decimal number.
+// "01" is not canonical: it would print back as "1", so it stays literal.
+std::optional<uint64_t> ParseIndex(std::string_view component) {
+  constexpr size_t kMaxDigits = 18;  // stays below 2^63, so no overflow
+  if (component.empty() || component.size() > kMaxDigits) return std::nullopt;
+  if (component.size() > 1 && component[0] == '0') return std::nullopt;
+  uint64_t value = 0;
+  auto [end, error] = std::from_chars(component.data(), component.data() + component.size(), value);
+  if (error != std::errc() || end != component.data() + component.size()) return std::nullopt;
+  return value;
+}
+
+Pattern SplitName(std::string_view name) {
+  Pattern pattern;
+  size_t start = 0;
+  while (true) {
+    size_t dot = name.find('.', start);
+    std::string_view part = name.substr(start, dot == std::string_view::npos ? dot : dot - start);
+    Component component;
+    if (std::optional<uint64_t> index = ParseIndex(part)) {
+      component.numeric = true;
+      component.numbers = {*index};
+    } else {
+      component.text = std::string(part);
+    }
+    pattern.push_back(std::move(component));
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return pattern;
+}
+
+// Appends a number set as "1,10,12-51".
+void AppendNumbers(std::string& out, const std::vector<uint64_t>& numbers) {
+  size_t i = 0;
+  while (i < numbers.size()) {
+    size_t run_end = i;
+    while (run_end + 1 < numbers.size() && numbers[run_end + 1] == numbers[run_end] + 1) ++run_end;
+    if (i > 0) out += ',';
+    out += std::to_string(numbers[i]);
+    if (run_end > i) {
+      out += '-';
+      out += std::to_string(numbers[run_end]);
+    }
+    i = run_end + 1;
+  }
+}
+
+std::string FormatPattern(const Pattern& pattern) {
+  std::string out;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (i > 0) out += '.';
+    const Component& component = pattern[i];
+    if (!component.numeric) {
+      out += component.text;
+    } else if (component.numbers.size() == 1) {
+      out += std::to_string(component.numbers[0]);
+    } else {
+      out += '{';
+      AppendNumbers(out, component.numbers);
+      out += '}';
+    }
+  }
+  return out;
+}
+
+// Returns the literal components with "#" at numeric positions: names with
+// the same template may group, names with different templates never do.
+std::string TemplateKey(const Pattern& pattern) {
+  std::string key;
+  for (const Component& component : pattern) {
+    key += component.numeric ? std::string_view("#") : std::string_view(component.text);
+    key += '\0';
+  }
+  return key;
+}
+
+// Returns a key equal for two patterns exactly when they agree everywhere
+// except at `position`.
+std::string KeyWithout(const Pattern& pattern, size_t position) {
+  std::string key;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (i == position) continue;
+    const Component& component = pattern[i];
+    if (component.numeric) {
+      AppendNumbers(key, component.numbers);
+    } else {
+      key += component.text;
+    }
+    key += '\0';
+  }
+  return key;
+}
+
+std::vector<uint64_t> Union(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+  std::vector<uint64_t> merged;
+  merged.reserve(a.size() + b.size());
+  std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(merged));
+  return merged;
+}
+
+// Merges patterns that agree everywhere except at `position`. Returns whether
+// any two merged.
+bool MergeAlong(std::vector<Pattern>& patterns, size_t position) {
+  std::map<std::string, size_t> index_by_key;
+  std::vector<Pattern> merged;
+  for (Pattern& pattern : patterns) {
+    auto [it, inserted] = index_by_key.emplace(KeyWithout(pattern, position), merged.size());
+    if (inserted) {
+      merged.push_back(std::move(pattern));
+      continue;
+    }
+    std::vector<uint64_t>& numbers = merged[it->second][position].numbers;
+    numbers = Union(numbers, pattern[position].numbers);
+  }
+  bool changed = merged.size() != patterns.size();
+  patterns = std::move(merged);
+  return changed;
+}
+
+// Merges along each position of `order` in turn until nothing changes,
+// because a merge along one position can make patterns equal along another.
+std::vector<Pattern> MergeInOrder(std::vector<Pattern> patterns, const std::vector<size_t>& order) {
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    for (size_t position : order) changed |= MergeAlong(patterns, position);
+  }
+  return patterns;
+}
+
+// Groups patterns that share one template. With few numeric positions every
+// merge order is tried, and the one giving the fewest lines is kept. The
+// first such order wins ties, so the result is deterministic.
+std::vector<Pattern> GroupTemplate(std::vector<Pattern> patterns) {
+  std::vector<size_t> positions;
+  for (size_t i = 0; i < patterns[0].size(); ++i) {
+    if (patterns[0][i].numeric) positions.push_back(i);
+  }
+  if (positions.size() > kMaxPositionsForEveryOrder) {
+    std::reverse(positions.begin(), positions.end());
+    return MergeInOrder(std::move(patterns), positions);
+  }
+
+  std::vector<Pattern> best;
+  bool first = true;
+  do {
+    std::vector<Pattern> grouped = MergeInOrder(patterns, positions);
+    if (first || grouped.size() < best.size()) best = std::move(grouped);
+    first = false;
+  } while (std::next_permutation(positions.begin(), positions.end()));
+  return best;
+}
+
+// Orders components numerically where they are numbers, numbers before words.
+bool ComponentLess(const Component& a, const Component& b) {
+  if (a.numeric != b.numeric) return a.numeric;
+  if (!a.numeric) return a.text < b.text;
+  return a.numbers < b.numbers;
+}
+
+bool PatternLess(const Pattern& a, const Pattern& b) {
+  return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), ComponentLess);
+}
+
+}  // namespace
+
+std::vector<std::string> GroupNames(const std::vector<std::string>& names) {
+  std::vector<std::string> unique_names = names;
+  std::sort(unique_names.begin(), unique_names.end());
+  unique_names.erase(std::unique(unique_names.begin(), unique_names.end()), unique_names.end());
+
+  std::map<std::string, std::vector<Pattern>> by_template;
+  for (const std::string& name : unique_names) {
+    Pattern pattern = SplitName(name);
+    by_template[TemplateKey(pattern)].push_back(std::move(pattern));
+  }
+
+  std::vector<Pattern> grouped;
+  for (auto& [key, patterns] : by_template) {
+    for (Pattern& pattern : GroupTemplate(std::move(patterns))) grouped.push_back(std::move(pattern));
+  }
+  std::sort(grouped.begin(), grouped.end(), PatternLess);
+
+  std::vector<std::string> lines;
+  lines.reserve(grouped.size());
+  for (const Pattern& pattern : grouped) lines.push_back(FormatPattern(pattern));
+  return lines;
+}
+
+}  // namespace safeckpt
