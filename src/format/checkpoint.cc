@@ -20,8 +20,7 @@ namespace fs = std::filesystem;
 constexpr std::string_view kSafetensorsExtension = ".safetensors";
 
 Result<Checkpoint> OpenFile(const std::string& path, const OpenOptions& options) {
-  SAFECKPT_ASSIGN_OR_RETURN(SafetensorsHeader header,
-                            ReadSafetensorsHeader(path, options.limits));
+  SAFECKPT_ASSIGN_OR_RETURN(SafetensorsHeader header, ReadSafetensorsHeader(path, options.limits));
   CheckpointBuilder builder(path, /*has_index=*/false, options.logger);
   uint32_t file = builder.AddFile(fs::path(path).filename().string(), path, header);
   for (const TensorInfo& tensor : header.tensors) builder.AddTensor(file, tensor);
@@ -33,11 +32,10 @@ Result<Checkpoint> OpenFile(const std::string& path, const OpenOptions& options)
 Result<std::vector<std::string>> ListSafetensorsFiles(const std::string& directory) {
   std::vector<std::string> names;
   std::error_code error;
-  for (fs::directory_iterator it(directory, error), end; !error && it != end;
-       it.increment(error)) {
+  for (fs::directory_iterator it(directory, error), end; !error && it != end; it.increment(error)) {
     std::string name = it->path().filename().string();
-    bool has_extension = name.size() > kSafetensorsExtension.size() &&
-                         name.ends_with(kSafetensorsExtension);
+    bool has_extension =
+        name.size() > kSafetensorsExtension.size() && name.ends_with(kSafetensorsExtension);
     std::error_code type_error;
     if (has_extension && it->is_regular_file(type_error)) names.push_back(std::move(name));
   }
@@ -50,15 +48,15 @@ Result<std::vector<std::string>> ListSafetensorsFiles(const std::string& directo
 }
 
 // Opens every *.safetensors file of a directory that has no index. Each
-// tensor must then be in exactly one file, since nothing says which copy
-// to use.
+// tensor must then be in exactly one file, because no index chooses
+// between copies.
 Result<Checkpoint> OpenUnindexedDirectory(const std::string& directory,
                                           const OpenOptions& options) {
   SAFECKPT_ASSIGN_OR_RETURN(std::vector<std::string> names, ListSafetensorsFiles(directory));
   if (names.empty()) {
-    return NotFound(ErrorId::kNoSafetensorsFiles,
-                    directory + ": the directory has neither " + std::string(kIndexFileName) +
-                        " nor any *.safetensors file");
+    return NotFound(ErrorId::kNoSafetensorsFiles, directory + ": the directory has neither " +
+                                                      std::string(kIndexFileName) +
+                                                      " nor any *.safetensors file");
   }
 
   CheckpointBuilder builder(directory, /*has_index=*/false, options.logger);
@@ -73,9 +71,8 @@ Result<Checkpoint> OpenUnindexedDirectory(const std::string& directory,
       auto [previous, inserted] = file_of.emplace(tensor.name, name);
       if (!inserted) {
         return Corruption(ErrorId::kTensorInTwoFiles,
-                          directory + ": tensor " + internal::Quote(tensor.name) +
-                              " is in both " + internal::Quote(previous->second) + " and " +
-                              internal::Quote(name) +
+                          directory + ": tensor " + internal::Quote(tensor.name) + " is in both " +
+                              internal::Quote(previous->second) + " and " + internal::Quote(name) +
                               "; without an index each tensor must be in exactly one file "
                               "(add a model.safetensors.index.json to choose one)");
       }
@@ -106,12 +103,13 @@ Result<Checkpoint> Checkpoint::Open(const std::string& path, const OpenOptions& 
   std::error_code error;
   fs::file_status status = fs::status(path, error);
   if (status.type() == fs::file_type::not_found) {
-    return NotFound(ErrorId::kReadFailed, "checkpoint '" + path + "' not found: no file or "
-                                          "directory has that name");
+    return NotFound(ErrorId::kReadFailed, "checkpoint '" + path +
+                                              "' not found: no file or "
+                                              "directory has that name");
   }
   if (error) {
-    return IoError(ErrorId::kReadFailed, "cannot open checkpoint '" + path + "': " +
-                                             error.message());
+    return IoError(ErrorId::kReadFailed,
+                   "cannot open checkpoint '" + path + "': " + error.message());
   }
   if (fs::is_directory(status)) return OpenDirectory(path, options);
   return OpenFile(path, options);

@@ -37,7 +37,7 @@ void CheckpointBuilder::AddTensor(uint32_t file, const TensorInfo& tensor) {
 }
 
 void CheckpointBuilder::AddStaleCopy(StaleCopy copy) {
-  Warn(checkpoint_.path_ + ": shard " + internal::Quote(copy.file) + " holds a copy of tensor " +
+  Warn(checkpoint_.path_ + ": shard " + internal::Quote(copy.file) + " contains a copy of tensor " +
        internal::Quote(copy.tensor) + " that the index maps to " +
        internal::Quote(copy.index_file) + "; the copy in " + internal::Quote(copy.index_file) +
        " is used and this one is never read");

@@ -25,8 +25,8 @@ Status GapError(std::string_view display_name, uint64_t gap_begin, const TensorI
   if (before != nullptr && after != nullptr) {
     message += " (between " + Describe(*before) + " and " + Describe(*after) + ")";
   } else if (after != nullptr) {
-    message += " (the data section must start with a tensor, but the first is " +
-               Describe(*after) + ")";
+    message +=
+        " (the data section must start with a tensor, but the first is " + Describe(*after) + ")";
   }
   return Corruption(ErrorId::kDataGap, message);
 }
@@ -39,24 +39,23 @@ Status SortAndCheckDataLayout(std::vector<TensorInfo>& tensors, uint64_t data_si
     return std::tie(a.data_begin, a.data_end, a.name) < std::tie(b.data_begin, b.data_end, b.name);
   });
 
-  // `covered` is the end of the bytes the tensors so far cover; `last` is
-  // the tensor that reaches it, named when the next range overlaps it.
+  // `covered` is the end of the bytes that the tensors so far cover. `last`
+  // is the tensor that reaches it, named when the next range overlaps it.
   uint64_t covered = 0;
   const TensorInfo* last = nullptr;
   for (const TensorInfo& tensor : tensors) {
     if (tensor.data_end > data_size) {
-      return Corruption(ErrorId::kDataPastEnd,
-                        std::string(display_name) + ": " + Describe(tensor) +
-                            " ends past the data section, which holds " +
-                            std::to_string(data_size) + " bytes; the file may be truncated");
+      return Corruption(ErrorId::kDataPastEnd, std::string(display_name) + ": " + Describe(tensor) +
+                                                   " ends past the data section, which has " +
+                                                   std::to_string(data_size) +
+                                                   " bytes; the file may be truncated");
     }
     if (tensor.data_begin > covered) {
       return GapError(display_name, covered, last, &tensor, data_size);
     }
     if (tensor.data_begin < covered) {
-      return Corruption(ErrorId::kDataOverlap, std::string(display_name) + ": " +
-                                                   Describe(tensor) + " overlaps " +
-                                                   Describe(*last));
+      return Corruption(ErrorId::kDataOverlap, std::string(display_name) + ": " + Describe(tensor) +
+                                                   " overlaps " + Describe(*last));
     }
     if (tensor.data_end > covered || last == nullptr) {
       covered = tensor.data_end;
@@ -70,7 +69,8 @@ Status SortAndCheckDataLayout(std::vector<TensorInfo>& tensors, uint64_t data_si
     return Corruption(ErrorId::kTrailingData,
                       std::string(display_name) + ": " + std::to_string(data_size - covered) +
                           " extra bytes at data offsets " + Range(covered, data_size) + " " +
-                          where + "; header and tensor data must end exactly at the end of "
+                          where +
+                          "; header and tensor data must end exactly at the end of "
                           "the file");
   }
   return Status::Ok();

@@ -19,7 +19,8 @@ bool StartsWith(std::string_view text, std::string_view prefix) {
 bool StartsWithIgnoringCase(std::string_view text, std::string_view prefix) {
   if (text.size() < prefix.size()) return false;
   return std::equal(prefix.begin(), prefix.end(), text.begin(), [](char a, char b) {
-    return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+    return std::tolower(static_cast<unsigned char>(a)) ==
+           std::tolower(static_cast<unsigned char>(b));
   });
 }
 
@@ -58,9 +59,10 @@ std::string DescribeText(std::string_view bytes) {
     return "an HTML page, as saved when a download returns an error page; download the file "
            "again and check the URL and access rights";
   }
-  if (StartsWith(text, "{") && StartsWith(text.substr(internal::SkipJsonWhitespace(text, 1)), "\"")) {
-    return "a JSON text file, not a safetensors file; to open a sharded checkpoint, pass the "
-           "directory that holds model.safetensors.index.json";
+  if (StartsWith(text, "{") &&
+      StartsWith(text.substr(internal::SkipJsonWhitespace(text, 1)), "\"")) {
+    return "a JSON text file; to open a sharded checkpoint, pass the directory that contains "
+           "model.safetensors.index.json";
   }
   return "";
 }

@@ -61,16 +61,15 @@ Status ForeignFormatOr(Status fallback, std::string_view leading_bytes,
 Status CheckLeadingBytes(std::string_view leading_bytes, uint64_t file_size,
                          std::string_view display_name) {
   if (leading_bytes.size() > file_size) {
-    return InvalidArgument(ErrorId::kInternal,
-                           Prefix(display_name) + "caller passed " +
-                               std::to_string(leading_bytes.size()) +
-                               " leading bytes for a file of " + std::to_string(file_size) +
-                               " bytes");
+    return InvalidArgument(ErrorId::kInternal, Prefix(display_name) + "caller passed " +
+                                                   std::to_string(leading_bytes.size()) +
+                                                   " leading bytes for a file of " +
+                                                   std::to_string(file_size) + " bytes");
   }
   if (file_size == 0) {
-    return Corruption(ErrorId::kFileEmpty,
-                      Prefix(display_name) + "the file is empty (0 bytes); a safetensors file "
-                                             "starts with an 8-byte header length");
+    return Corruption(ErrorId::kFileEmpty, Prefix(display_name) +
+                                               "the file is empty (0 bytes); a safetensors file "
+                                               "starts with an 8-byte header length");
   }
   if (file_size < kLengthFieldBytes) {
     Status too_short = Corruption(
@@ -96,9 +95,10 @@ Result<uint64_t> CheckHeaderLength(std::string_view leading_bytes, uint64_t file
   std::string length_text = std::to_string(length);
 
   if (length == 0) {
-    Status zero = Corruption(ErrorId::kHeaderLengthZero,
-                             Prefix(display_name) + "header length is 0; a safetensors header "
-                                                    "is a JSON object of at least 2 bytes");
+    Status zero =
+        Corruption(ErrorId::kHeaderLengthZero, Prefix(display_name) +
+                                                   "header length is 0; a safetensors header "
+                                                   "is a JSON object of at least 2 bytes");
     return ForeignFormatOr(zero, leading_bytes, display_name);
   }
   if (length > limits.max_header_bytes) {
@@ -109,25 +109,24 @@ Result<uint64_t> CheckHeaderLength(std::string_view leading_bytes, uint64_t file
     return ForeignFormatOr(too_large, leading_bytes, display_name);
   }
   if (length > file_size - kLengthFieldBytes) {
-    Status past_end = Corruption(
-        ErrorId::kHeaderPastEnd,
-        Prefix(display_name) + "header length " + length_text + " bytes runs past the end of " +
-            "the file: 8 + " + length_text + " > file size " + std::to_string(file_size) +
-            " bytes; the file may be truncated");
+    Status past_end = Corruption(ErrorId::kHeaderPastEnd,
+                                 Prefix(display_name) + "header length " + length_text +
+                                     " bytes runs past the end of " + "the file: 8 + " +
+                                     length_text + " > file size " + std::to_string(file_size) +
+                                     " bytes; the file may be truncated");
     return ForeignFormatOr(past_end, leading_bytes, display_name);
   }
   if (leading_bytes.size() < kLengthFieldBytes + length) {
-    return InvalidArgument(ErrorId::kInternal,
-                           Prefix(display_name) + "caller passed " +
-                               std::to_string(leading_bytes.size()) +
-                               " leading bytes, fewer than the 8 + " + length_text +
-                               " bytes of the header");
+    return InvalidArgument(ErrorId::kInternal, Prefix(display_name) + "caller passed " +
+                                                   std::to_string(leading_bytes.size()) +
+                                                   " leading bytes, fewer than the 8 + " +
+                                                   length_text + " bytes of the header");
   }
   return length;
 }
 
-// Checks the header text before the JSON parser sees it and returns the
-// length of the prefix that holds the top-level value.
+// Checks the header text before the JSON parser reads it and returns the
+// length of the prefix that contains the top-level value.
 Result<size_t> CheckHeaderText(std::string_view text, std::string_view leading_bytes,
                                std::string_view display_name, const ReaderLimits& limits) {
   size_t first = internal::SkipJsonWhitespace(text);
@@ -136,11 +135,12 @@ Result<size_t> CheckHeaderText(std::string_view text, std::string_view leading_b
   }
 
   if (std::optional<size_t> invalid = internal::FindInvalidUtf8(text)) {
-    return Corruption(ErrorId::kHeaderNotUtf8,
-                      Prefix(display_name) + "header is not valid UTF-8: byte " +
-                          HexByte(text[*invalid]) + " at header offset " + std::to_string(*invalid) + " (file offset " +
-                          std::to_string(kLengthFieldBytes + *invalid) +
-                          ") does not start or continue a valid sequence");
+    return Corruption(ErrorId::kHeaderNotUtf8, Prefix(display_name) +
+                                                   "header is not valid UTF-8: byte " +
+                                                   HexByte(text[*invalid]) + " at header offset " +
+                                                   std::to_string(*invalid) + " (file offset " +
+                                                   std::to_string(kLengthFieldBytes + *invalid) +
+                                                   ") does not start or continue a valid sequence");
   }
 
   internal::JsonNesting nesting = internal::ScanJsonNesting(text, limits.max_json_depth);
@@ -148,16 +148,15 @@ Result<size_t> CheckHeaderText(std::string_view text, std::string_view leading_b
     return OutOfRange(ErrorId::kHeaderTooDeep,
                       Prefix(display_name) + "header JSON nests deeper than the limit of " +
                           std::to_string(limits.max_json_depth) + " levels (at header offset " +
-                          std::to_string(*nesting.too_deep_at) +
-                          "; ReaderLimits::max_json_depth)");
+                          std::to_string(*nesting.too_deep_at) + "; ReaderLimits::max_json_depth)");
   }
   return nesting.value_end;
 }
 
 Result<element> ParseJson(simdjson::dom::parser& parser, std::string_view json,
                           std::string_view display_name, const ReaderLimits& limits) {
-  // The nesting scan already bounded the depth, so the parser's own cap
-  // only has to be at least as large; the text length bounds it too.
+  // The nesting scan already bounded the depth. The parser's own cap only
+  // has to be at least as large, and the text length bounds it too.
   size_t max_depth = std::min<uint64_t>(limits.max_json_depth, json.size()) + 1;
   element root;
   simdjson::error_code error = parser.allocate(json.size(), max_depth);
@@ -166,9 +165,8 @@ Result<element> ParseJson(simdjson::dom::parser& parser, std::string_view json,
     // NOTE: simdjson 3.0.1 rejects the whole document for an integer that
     // does not fit in 64 bits, so such a shape or offset is reported here
     // and not as kShapeInvalid or kOffsetsInvalid.
-    std::string hint = error == simdjson::NUMBER_ERROR
-                           ? " (numbers must be integers that fit in 64 bits)"
-                           : "";
+    std::string hint =
+        error == simdjson::NUMBER_ERROR ? " (numbers must be integers that fit in 64 bits)" : "";
     return Corruption(ErrorId::kHeaderNotJson, Prefix(display_name) + "header is not valid " +
                                                    "JSON: " + simdjson::error_message(error) +
                                                    hint);
@@ -176,8 +174,7 @@ Result<element> ParseJson(simdjson::dom::parser& parser, std::string_view json,
   return root;
 }
 
-Status CheckNoTrailingBytes(std::string_view text, size_t json_end,
-                            std::string_view display_name) {
+Status CheckNoTrailingBytes(std::string_view text, size_t json_end, std::string_view display_name) {
   size_t trailing = internal::SkipJsonWhitespace(text, json_end);
   if (trailing == text.size()) return Status::Ok();
   return Corruption(ErrorId::kHeaderTrailingBytes,
@@ -208,8 +205,8 @@ Status ParseMetadata(element value, std::string_view display_name, SafetensorsHe
   return Status::Ok();
 }
 
-// Checks the caps and uniqueness of one top-level key. `seen` holds views
-// into the parser's string buffer, valid while the parser lives.
+// Checks the caps and uniqueness of one top-level key. `seen` contains
+// views into the parser's string buffer, valid while the parser lives.
 Status CheckKey(std::string_view key, std::unordered_set<std::string_view>& seen,
                 uint64_t tensor_count, std::string_view display_name, const ReaderLimits& limits) {
   if (!seen.insert(key).second) {
@@ -220,9 +217,9 @@ Status CheckKey(std::string_view key, std::unordered_set<std::string_view>& seen
   }
   if (key != kMetadataKey && tensor_count >= limits.max_tensors_per_file) {
     return OutOfRange(ErrorId::kTooManyTensors,
-                      Prefix(display_name) + "header lists more than " +
+                      Prefix(display_name) + "the header has more tensors than the limit of " +
                           std::to_string(limits.max_tensors_per_file) +
-                          " tensors (ReaderLimits::max_tensors_per_file)");
+                          " (ReaderLimits::max_tensors_per_file)");
   }
   if (key.size() > limits.max_name_bytes) {
     return OutOfRange(ErrorId::kNameTooLong,
@@ -259,8 +256,7 @@ Status ParseEntries(element root, std::string_view display_name, const ReaderLim
 
 }  // namespace
 
-Result<SafetensorsHeader> ParseSafetensorsHeader(std::string_view leading_bytes,
-                                                 uint64_t file_size,
+Result<SafetensorsHeader> ParseSafetensorsHeader(std::string_view leading_bytes, uint64_t file_size,
                                                  std::string_view display_name,
                                                  const ReaderLimits& limits) {
   SAFECKPT_RETURN_IF_ERROR(CheckLeadingBytes(leading_bytes, file_size, display_name));
@@ -299,10 +295,10 @@ Result<std::string> ReadLeadingBytes(const internal::File& file, uint64_t file_s
   if (bytes.size() < kLengthFieldBytes) return bytes;
 
   uint64_t length = DecodeHeaderLength(bytes);
-  bool length_usable = length > 0 && length <= limits.max_header_bytes &&
-                       length <= file_size - kLengthFieldBytes;
-  uint64_t needed_bytes = length_usable ? kLengthFieldBytes + length
-                                  : std::min(file_size, kForeignProbeBytes);
+  bool length_usable =
+      length > 0 && length <= limits.max_header_bytes && length <= file_size - kLengthFieldBytes;
+  uint64_t needed_bytes =
+      length_usable ? kLengthFieldBytes + length : std::min(file_size, kForeignProbeBytes);
   if (needed_bytes <= bytes.size()) return bytes;
 
   uint64_t already_read = bytes.size();

@@ -38,18 +38,17 @@ std::optional<uint64_t> ReadTotalSize(element value, std::string_view display_na
       return static_cast<uint64_t>(number);
     }
   }
-  warnings.push_back(Prefix(display_name) + "metadata.total_size is " +
-                     internal::JsonValueText(value) + " (" +
-                     std::string(internal::DescribeJsonType(value)) +
-                     "), not a byte count; it is ignored");
+  warnings.push_back(
+      Prefix(display_name) + "metadata.total_size is " + internal::JsonValueText(value) + " (" +
+      std::string(internal::DescribeJsonType(value)) + "), not a byte count; it is ignored");
   return std::nullopt;
 }
 
 Status ParseMetadata(element value, std::string_view display_name, CheckpointIndex& index) {
   if (value.type() != element_type::OBJECT) {
-    return IndexInvalid(display_name, "metadata is " +
-                                          std::string(internal::DescribeJsonType(value)) +
-                                          ", expected an object");
+    return IndexInvalid(
+        display_name,
+        "metadata is " + std::string(internal::DescribeJsonType(value)) + ", expected an object");
   }
   element total_size;
   if (internal::ObjectOf(value)["total_size"].get(total_size) == simdjson::SUCCESS) {
@@ -109,8 +108,9 @@ Status ParseWeightMap(element value, std::string_view display_name, CheckpointIn
   }
 
   if (index.weight_map.empty()) {
-    return IndexInvalid(display_name, "weight_map is empty; an index maps at least one tensor "
-                                      "to a file");
+    return IndexInvalid(display_name,
+                        "weight_map is empty; an index maps at least one tensor "
+                        "to a file");
   }
   return Status::Ok();
 }
@@ -139,16 +139,16 @@ Status ParseTopLevel(element root, std::string_view display_name, CheckpointInde
 
   if (!has_weight_map) {
     return Corruption(ErrorId::kIndexMissingWeightMap,
-                      Prefix(display_name) + "the index has no weight_map, so it does not say "
-                                             "which file holds each tensor");
+                      Prefix(display_name) +
+                          "the index has no weight_map, so it does not say "
+                          "which file contains each tensor");
   }
   return Status::Ok();
 }
 
 }  // namespace
 
-Result<CheckpointIndex> ParseCheckpointIndex(std::string_view text,
-                                             std::string_view display_name) {
+Result<CheckpointIndex> ParseCheckpointIndex(std::string_view text, std::string_view display_name) {
   simdjson::dom::parser parser;
   element root;
   simdjson::error_code error = parser.parse(text.data(), text.size()).get(root);

@@ -4,14 +4,21 @@ namespace safeckpt::internal {
 
 std::string_view DescribeJsonType(simdjson::dom::element value) {
   switch (value.type()) {
-    case simdjson::dom::element_type::OBJECT: return "an object";
-    case simdjson::dom::element_type::ARRAY: return "an array";
-    case simdjson::dom::element_type::STRING: return "a string";
+    case simdjson::dom::element_type::OBJECT:
+      return "an object";
+    case simdjson::dom::element_type::ARRAY:
+      return "an array";
+    case simdjson::dom::element_type::STRING:
+      return "a string";
     case simdjson::dom::element_type::INT64:
-    case simdjson::dom::element_type::UINT64: return "an integer";
-    case simdjson::dom::element_type::DOUBLE: return "a number with a fraction or exponent";
-    case simdjson::dom::element_type::BOOL: return "a boolean";
-    case simdjson::dom::element_type::NULL_VALUE: return "null";
+    case simdjson::dom::element_type::UINT64:
+      return "an integer";
+    case simdjson::dom::element_type::DOUBLE:
+      return "a number with a fraction or exponent";
+    case simdjson::dom::element_type::BOOL:
+      return "a boolean";
+    case simdjson::dom::element_type::NULL_VALUE:
+      return "null";
   }
   return "unknown JSON value";
 }

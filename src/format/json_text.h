@@ -1,4 +1,4 @@
-// Byte-level checks on JSON text that run before the JSON parser sees it.
+// Byte-level checks on JSON text that run before the JSON parser reads it.
 #pragma once
 
 #include <cstddef>
@@ -13,7 +13,7 @@ namespace safeckpt::internal {
 // nothing above U+10FFFF), or nullopt when all of `text` is valid.
 std::optional<size_t> FindInvalidUtf8(std::string_view text);
 
-// What ScanJsonNesting found.
+// Result of ScanJsonNesting.
 struct JsonNesting {
   // Offset of the first '{' or '[' that nests deeper than the cap, if any.
   std::optional<size_t> too_deep_at;

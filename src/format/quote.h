@@ -17,7 +17,8 @@ inline std::string Quote(std::string_view text, size_t max_bytes = 200) {
   std::string quoted = "'";
   size_t shown = text.size() < max_bytes ? text.size() : max_bytes;
   // Cut at a character boundary so valid UTF-8 stays valid.
-  while (shown < text.size() && shown > 0 && (static_cast<unsigned char>(text[shown]) & 0xc0) == 0x80) {
+  while (shown < text.size() && shown > 0 &&
+         (static_cast<unsigned char>(text[shown]) & 0xc0) == 0x80) {
     --shown;
   }
   for (size_t i = 0; i < shown; ++i) {

@@ -61,8 +61,9 @@ Status CheckShardsExist(const std::string& directory, const std::vector<std::str
 
   return NotFound(ErrorId::kIndexShardMissing,
                   index_path + ": " + std::to_string(missing.size()) + " of the " +
-                      std::to_string(names.size()) + " shard files it names do not exist: " +
-                      JoinQuoted(missing, missing.size()) +
+                      std::to_string(names.size()) + " shard files it names " +
+                      (missing.size() == 1 ? "does" : "do") +
+                      " not exist: " + JoinQuoted(missing, missing.size()) +
                       "; download the missing shards or fix the index");
 }
 
@@ -98,9 +99,9 @@ Status AddIndexedTensors(const CheckpointIndex& index, const std::vector<Shard>&
   return Status::Ok();
 }
 
-// Warns about tensors a shard holds that the index does not map to it: a
-// stale copy when the index maps the name to another shard, an unlisted
-// tensor when the index does not mention it. Neither is ever read.
+// Warns about tensors in a shard that the index does not map to it. A
+// tensor that the index maps to another shard is a stale copy, and one the
+// index does not mention is unlisted. Neither is ever read.
 void WarnAboutUnmappedTensors(const std::vector<Shard>& shards,
                               const std::unordered_map<std::string_view, std::string_view>& file_of,
                               CheckpointBuilder& builder) {
@@ -115,8 +116,10 @@ void WarnAboutUnmappedTensors(const std::vector<Shard>& shards,
       }
     }
     if (unlisted.empty()) continue;
-    builder.Warn(shard.path + ": holds " + std::to_string(unlisted.size()) +
-                 " tensors that the index does not list, which are ignored: " +
+    std::string count =
+        unlisted.size() == 1 ? "a tensor" : std::to_string(unlisted.size()) + " tensors";
+    builder.Warn(shard.path + ": contains " + count +
+                 " that the index does not list, which the checkpoint ignores: " +
                  JoinQuoted(unlisted, kMaxNamesPerWarning));
   }
 }

@@ -21,8 +21,7 @@ struct EntryFields {
 class TensorEntryParser {
  public:
   TensorEntryParser(std::string_view name, std::string_view display_name)
-      : name_(name),
-        prefix_(std::string(display_name) + ": tensor " + Quote(name) + ": ") {}
+      : name_(name), prefix_(std::string(display_name) + ": tensor " + Quote(name) + ": ") {}
 
   Result<TensorInfo> Parse(element entry) {
     if (entry.type() != element_type::OBJECT) {
@@ -96,10 +95,10 @@ class TensorEntryParser {
     for (element dimension : ArrayOf(value)) {
       std::optional<uint64_t> size = NonNegativeInteger(dimension);
       if (!size) {
-        return Error(ErrorId::kShapeInvalid,
-                     "shape dimension " + std::to_string(index) + " is " +
-                         JsonValueText(dimension) + " (" + std::string(DescribeJsonType(dimension)) +
-                         "), expected a non-negative integer");
+        return Error(ErrorId::kShapeInvalid, "shape dimension " + std::to_string(index) + " is " +
+                                                 JsonValueText(dimension) + " (" +
+                                                 std::string(DescribeJsonType(dimension)) +
+                                                 "), expected a non-negative integer");
       }
       shape.push_back(*size);
       ++index;
@@ -153,7 +152,7 @@ class TensorEntryParser {
     }
     if (bits % 8 != 0) {
       return Error(ErrorId::kBitsNotByteAligned,
-                   described + " holds " + std::to_string(*count) + " elements of " +
+                   described + " has " + std::to_string(*count) + " elements of " +
                        std::to_string(DTypeBits(dtype)) + " bits = " + std::to_string(bits) +
                        " bits, not a whole number of bytes");
     }

@@ -11,11 +11,14 @@
 namespace safeckpt::internal {
 
 // Validates the header entry `entry` of the tensor `name` and returns it as
-// a TensorInfo. Checks, in this order: the entry is an object; each field,
-// in file order, is dtype, shape or data_offsets, given once, of the right
-// type and value; no field is missing; the element count and bit size fit
-// in 64 bits, the bit size is a whole number of bytes and equals
-// end - begin. Errors start with "<display_name>: tensor '<name>': ".
+// a TensorInfo. The checks run in this order:
+//   1. The entry is an object.
+//   2. Each field, in file order, is dtype, shape or data_offsets, given
+//      once, with a valid type and value.
+//   3. No field is missing.
+//   4. The element count and bit size fit in 64 bits, and the bit size is
+//      a whole number of bytes equal to 8 * (end - begin).
+// Errors start with "<display_name>: tensor '<name>': ".
 Result<TensorInfo> ParseTensorEntry(std::string_view name, simdjson::dom::element entry,
                                     std::string_view display_name);
 
