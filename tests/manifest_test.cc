@@ -90,12 +90,12 @@ TEST(ManifestTest, RejectsInvalidJson) {
 }
 
 TEST(ManifestTest, RejectsTopLevelArray) {
-  EXPECT_ERROR(Parse("[1, 2]"), ErrorId::kManifestInvalid, "top level is [1,2] (array)");
+  EXPECT_ERROR(Parse("[1, 2]"), ErrorId::kManifestInvalid, "top level is [1,2] (an array)");
 }
 
 TEST(ManifestTest, RejectsOtherVersion) {
   EXPECT_ERROR(Parse(R"({"safeckpt_manifest": 2, "tensors": {}})"), ErrorId::kManifestInvalid,
-               "\"safeckpt_manifest\" is 2 (integer); this safeckpt reads version 1");
+               "\"safeckpt_manifest\" is 2 (an integer); this safeckpt reads version 1");
 }
 
 TEST(ManifestTest, ChecksVersionBeforeUnknownKeys) {
@@ -105,7 +105,7 @@ TEST(ManifestTest, ChecksVersionBeforeUnknownKeys) {
 
 TEST(ManifestTest, RejectsVersionAsString) {
   EXPECT_ERROR(Parse(R"({"safeckpt_manifest": "1", "tensors": {}})"), ErrorId::kManifestInvalid,
-               "\"1\" (string)");
+               "\"1\" (a string)");
 }
 
 TEST(ManifestTest, RejectsMissingVersion) {
@@ -146,7 +146,7 @@ TEST(ManifestTest, RejectsDuplicateTensor) {
 
 TEST(ManifestTest, RejectsEntryThatIsNotObject) {
   EXPECT_ERROR(Parse(WithTensor("w", "[1]")), ErrorId::kManifestInvalid,
-               "tensor 'w': entry is [1] (array)");
+               "tensor 'w': entry is [1] (an array)");
 }
 
 TEST(ManifestTest, RejectsMissingDtype) {
@@ -167,22 +167,22 @@ TEST(ManifestTest, RejectsUnknownDtype) {
 
 TEST(ManifestTest, RejectsDtypeThatIsNotString) {
   EXPECT_ERROR(Parse(WithTensor("w", R"({"dtype": 16, "shape": [2]})")), ErrorId::kManifestInvalid,
-               "\"dtype\" is 16 (integer)");
+               "\"dtype\" is 16 (an integer)");
 }
 
 TEST(ManifestTest, RejectsNegativeDimension) {
   EXPECT_ERROR(Parse(WithTensor("w", R"({"dtype": "F32", "shape": [4, -2]})")),
-               ErrorId::kManifestInvalid, "tensor 'w': \"shape\" [4,-2]: dimension 1 is -2 (integer)");
+               ErrorId::kManifestInvalid, "tensor 'w': \"shape\" [4,-2]: dimension 1 is -2 (an integer)");
 }
 
 TEST(ManifestTest, RejectsFractionalDimension) {
   EXPECT_ERROR(Parse(WithTensor("w", R"({"dtype": "F32", "shape": [2.0]})")),
-               ErrorId::kManifestInvalid, "number with a fraction or exponent");
+               ErrorId::kManifestInvalid, "a number with a fraction or exponent");
 }
 
 TEST(ManifestTest, RejectsShapeThatIsNotArray) {
   EXPECT_ERROR(Parse(WithTensor("w", R"({"dtype": "F32", "shape": 4})")), ErrorId::kManifestInvalid,
-               "\"shape\" is 4 (integer)");
+               "\"shape\" is 4 (an integer)");
 }
 
 TEST(ManifestTest, RejectsShapeWhoseSizeOverflows) {
@@ -210,7 +210,7 @@ TEST(ManifestTest, RejectsTiedToItself) {
 
 TEST(ManifestTest, RejectsTiedToEmptyName) {
   EXPECT_ERROR(Parse(WithTensor("w", R"({"dtype": "F32", "shape": [2], "tied_to": ""})")),
-               ErrorId::kManifestInvalid, "\"tied_to\" is \"\" (string)");
+               ErrorId::kManifestInvalid, "\"tied_to\" is \"\" (a string)");
 }
 
 TEST(ManifestTest, RejectsChainOfTies) {
@@ -224,12 +224,12 @@ TEST(ManifestTest, RejectsChainOfTies) {
 
 TEST(ManifestTest, RejectsRenameThatIsNotPair) {
   EXPECT_ERROR(Parse(R"({"safeckpt_manifest": 1, "renames": [["a"]], "tensors": {}})"),
-               ErrorId::kManifestInvalid, "renames[0] is [\"a\"] (array)");
+               ErrorId::kManifestInvalid, "renames[0] is [\"a\"] (an array)");
 }
 
 TEST(ManifestTest, RejectsRenamesThatIsNotArray) {
   EXPECT_ERROR(Parse(R"({"safeckpt_manifest": 1, "renames": {"a": "b"}, "tensors": {}})"),
-               ErrorId::kManifestInvalid, "\"renames\" is {\"a\":\"b\"} (object)");
+               ErrorId::kManifestInvalid, "\"renames\" is {\"a\":\"b\"} (an object)");
 }
 
 TEST(ManifestTest, RejectsInvalidRenamePattern) {

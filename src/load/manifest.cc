@@ -10,16 +10,16 @@
 #include <fmt/format.h>
 
 #include "core/json_writer.h"
+#include "format/json_dom.h"
 #include "io/file.h"
 
 namespace safeckpt {
 namespace {
 
 using simdjson::dom::element;
-using simdjson::dom::element_type;
 
-// A manifest lists one short line per tensor, so even a model with a million
-// tensors stays far below this.
+// A manifest has one short line per tensor, so by estimate a model with a
+// million tensors needs about 100 MiB.
 constexpr uint64_t kMaxManifestBytes = 1ull << 30;
 
 // Position of a value in the manifest, named by error messages.
@@ -35,45 +35,9 @@ Status ManifestError(const Location& location, std::string_view message) {
   return InvalidArgument(ErrorId::kManifestInvalid, std::move(text));
 }
 
-std::string_view JsonTypeName(element value) {
-  switch (value.type()) {
-    case element_type::OBJECT: return "object";
-    case element_type::ARRAY: return "array";
-    case element_type::STRING: return "string";
-    case element_type::INT64:
-    case element_type::UINT64: return "integer";
-    case element_type::DOUBLE: return "number with a fraction or exponent";
-    case element_type::BOOL: return "boolean";
-    case element_type::NULL_VALUE: return "null";
-  }
-  return "unknown JSON type";
-}
-
-// Returns `value` as compact JSON, cut short so that a huge value cannot
-// flood a message.
-std::string JsonText(element value) {
-  constexpr size_t kMaxBytes = 80;
-  std::string text = simdjson::to_string(value);
-  if (text.size() > kMaxBytes) {
-    text.resize(kMaxBytes);
-    text += "...";
-  }
-  return text;
-}
-
-// Formats a value with its JSON type, e.g. `"1" (string)`.
+// Formats a value with its JSON type, e.g. `"1" (a string)`.
 std::string DescribeValue(element value) {
-  return fmt::format("{} ({})", JsonText(value), JsonTypeName(value));
-}
-
-// Returns the value of a JSON integer that is zero or positive, or nullopt
-// for anything else, including 2.0 and 1e3.
-std::optional<uint64_t> NonNegativeInteger(element value) {
-  if (value.type() == element_type::UINT64) return value.get_uint64().value_unsafe();
-  if (value.type() != element_type::INT64) return std::nullopt;
-  int64_t signed_value = value.get_int64().value_unsafe();
-  if (signed_value < 0) return std::nullopt;
-  return static_cast<uint64_t>(signed_value);
+  return fmt::format("{} ({})", internal::JsonValueText(value), internal::DescribeJsonType(value));
 }
 
 // One accepted key of a JSON object and the function that parses its value
@@ -159,11 +123,11 @@ Status ParseShape(element value, const Location& location, ExpectedTensor& tenso
 
   Shape shape;
   for (element dimension : dimensions) {
-    std::optional<uint64_t> size = NonNegativeInteger(dimension);
+    std::optional<uint64_t> size = internal::NonNegativeInteger(dimension);
     if (!size) {
       return ManifestError(
           location, fmt::format("\"shape\" {}: dimension {} is {}; expected non-negative integers",
-                                JsonText(value), shape.size(),
+                                internal::JsonValueText(value), shape.size(),
                                 DescribeValue(dimension)));
     }
     shape.push_back(*size);
@@ -256,7 +220,7 @@ Status CheckTiedSources(const ModelState& model, std::string_view file) {
 // --- Top level --------------------------------------------------------------
 
 Status ParseVersion(element value, const Location& location, Manifest&) {
-  std::optional<uint64_t> version = NonNegativeInteger(value);
+  std::optional<uint64_t> version = internal::NonNegativeInteger(value);
   if (version && *version == static_cast<uint64_t>(kManifestVersion)) return Status::Ok();
   return ManifestError(location,
                        fmt::format("\"safeckpt_manifest\" is {}; this safeckpt reads version {}",
