@@ -251,7 +251,7 @@ TEST_F(ShardedCheckpointTest, WrongTotalSizeIsOnlyAWarning) {
   ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
   EXPECT_EQ(checkpoint->declared_total_size(), 0u);
   EXPECT_TRUE(logger_.Contains("metadata.total_size is 0 bytes"));
-  EXPECT_TRUE(logger_.Contains("hold 24 bytes"));
+  EXPECT_TRUE(logger_.Contains("take 24 bytes"));
   EXPECT_TRUE(logger_.Contains("harmless"));
   EXPECT_EQ(checkpoint->warnings().size(), 1u);
 }

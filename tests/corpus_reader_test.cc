@@ -255,7 +255,7 @@ TEST(CorpusReaderTest, ZeroTotalSizeWarnsWithSyntheticShards) {
   EXPECT_EQ(checkpoint->files().size(), 4u);
   EXPECT_EQ(checkpoint->declared_total_size(), 0u);
   EXPECT_TRUE(logger.Contains("metadata.total_size is 0 bytes"));
-  EXPECT_TRUE(logger.Contains("hold 750 bytes"));
+  EXPECT_TRUE(logger.Contains("take 750 bytes"));
   EXPECT_EQ(checkpoint->warnings().size(), 1u);
 }
 

@@ -99,14 +99,14 @@ class Checkpoint {
 
 // A parsed model.safetensors.index.json, before the shards are checked.
 struct CheckpointIndex {
-  // metadata.total_size; absent when the index has none or when it is not a
-  // byte count (a warning then says so).
+  // metadata.total_size. Absent when the index has none or when it is not a
+  // byte count, which a warning then reports.
   std::optional<uint64_t> total_size;
   // weight_map entries in file order. File names are in normal form
   // ("./a//b.safetensors" becomes "a/b.safetensors").
   std::vector<std::pair<std::string, std::string>> weight_map;
   // Problems that do not stop a load, such as a total_size that is not a
-  // number; Checkpoint::Open passes them to its logger.
+  // number. Checkpoint::Open passes them to its logger.
   std::vector<std::string> warnings;
 };
 

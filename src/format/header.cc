@@ -111,8 +111,8 @@ Result<uint64_t> CheckHeaderLength(std::string_view leading_bytes, uint64_t file
   if (length > file_size - kLengthFieldBytes) {
     Status past_end = Corruption(ErrorId::kHeaderPastEnd,
                                  Prefix(display_name) + "header length " + length_text +
-                                     " bytes runs past the end of " + "the file: 8 + " +
-                                     length_text + " > file size " + std::to_string(file_size) +
+                                     " bytes runs past the end of the file: 8 + " + length_text +
+                                     " > file size " + std::to_string(file_size) +
                                      " bytes; the file may be truncated");
     return ForeignFormatOr(past_end, leading_bytes, display_name);
   }
@@ -165,8 +165,9 @@ Result<element> ParseJson(simdjson::dom::parser& parser, std::string_view json,
     // NOTE: simdjson 3.0.1 rejects the whole document for an integer that
     // does not fit in 64 bits, so such a shape or offset is reported here
     // and not as kShapeInvalid or kOffsetsInvalid.
-    std::string hint =
-        error == simdjson::NUMBER_ERROR ? " (numbers must be integers that fit in 64 bits)" : "";
+    std::string hint = error == simdjson::NUMBER_ERROR
+                           ? " (a number is malformed or does not fit in 64 bits)"
+                           : "";
     return Corruption(ErrorId::kHeaderNotJson, Prefix(display_name) + "header is not valid " +
                                                    "JSON: " + simdjson::error_message(error) +
                                                    hint);
@@ -286,8 +287,8 @@ Result<SafetensorsHeader> ParseSafetensorsHeader(std::string_view leading_bytes,
 namespace {
 
 // Reads the length field, then exactly the header when the length is
-// usable, or a short probe for DescribeForeignFormat when it is not. Never
-// reads tensor data.
+// usable, so the tensor data of a valid file is never read. When the length
+// is unusable it reads at most kForeignProbeBytes for DescribeForeignFormat.
 Result<std::string> ReadLeadingBytes(const internal::File& file, uint64_t file_size,
                                      const ReaderLimits& limits) {
   std::string bytes(std::min(file_size, kLengthFieldBytes), '\0');

@@ -20,11 +20,19 @@ namespace fs = std::filesystem;
 constexpr size_t kMaxNamesPerWarning = 10;
 
 // A shard named by the index, with its validated header.
+// Moving a Shard keeps `tensors` valid because the tensor vector keeps its
+// buffer. A copy would point into the original, so copying is disabled.
 struct Shard {
+  Shard() = default;
+  Shard(Shard&&) = default;
+  Shard& operator=(Shard&&) = default;
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
   std::string name;
   std::string path;
   SafetensorsHeader header;
-  // Tensors of `header` by name; views into `header`.
+  // Tensors of `header` by name, pointing into header.tensors.
   std::unordered_map<std::string_view, const TensorInfo*> tensors;
 };
 
@@ -49,13 +57,16 @@ std::vector<std::string> ShardNames(const CheckpointIndex& index) {
 }
 
 // Checks all shards before reading any, so one error lists every missing
-// file. A symlink counts as present when its target exists.
+// file. A symlink counts as present when its target exists. A file that
+// cannot be checked (no permission, for example) counts as present, so
+// reading its header reports the system error.
 Status CheckShardsExist(const std::string& directory, const std::vector<std::string>& names,
                         const std::string& index_path) {
   std::vector<std::string_view> missing;
   for (const std::string& name : names) {
     std::error_code error;
-    if (!fs::exists(fs::path(directory) / name, error)) missing.push_back(name);
+    bool exists = fs::exists(fs::path(directory) / name, error);
+    if (!exists && !error) missing.push_back(name);
   }
   if (missing.empty()) return Status::Ok();
 
@@ -138,7 +149,7 @@ void CheckTotalSize(const CheckpointIndex& index, const std::vector<Shard>& shar
   if (indexed_bytes == *index.total_size) return;
 
   builder.Warn(index_path + ": metadata.total_size is " + std::to_string(*index.total_size) +
-               " bytes, but the tensors in weight_map hold " + std::to_string(indexed_bytes) +
+               " bytes, but the tensors in weight_map take " + std::to_string(indexed_bytes) +
                " bytes; loading does not use this value, so the mismatch is harmless");
 }
 
