@@ -186,7 +186,7 @@ void AppendSentences(std::string& out, std::string_view title, const std::vector
 
 void AppendPhases(std::string& out, const LoadReport& report) {
   if (!report.data_read) {
-    out += "no tensor data was read; \"loaded\" counts the tensors a load would fill\n";
+    out += "no data was read, so \"loaded\" counts the tensors a load would fill\n";
     return;
   }
   out += "phases:\n";
