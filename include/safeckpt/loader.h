@@ -25,10 +25,12 @@ struct LoadOptions {
 
   // Upper bound on staging memory used for conversions, shared by all
   // workers. Reads that need no conversion go straight into destinations.
+  // The load fails with kUnsupportedConversion when staging_bytes / threads
+  // cannot hold one element of a tensor that needs converting.
   uint64_t staging_bytes = 64ull << 20;
 
   // Largest single positioned read; larger ranges are split so workers share
-  // big tensors.
+  // big tensors. 0 and values above 1 GiB mean 1 GiB.
   uint64_t max_read_bytes = 16ull << 20;
 
   // Compute the SHA-256 of every loaded destination.
@@ -45,6 +47,24 @@ struct LoadOptions {
 // Returns an error for failures that stop the load (unreadable file,
 // unsupported conversion, missing destination memory). A load the policy
 // rejects is not an error: the report has rejected = true and no data is read.
+// An unsupported conversion is an error also when read_data is false, so a
+// check finds it before any load.
+//
+// Destinations receive little-endian bytes, as in the file. A tied tensor is
+// filled from its source tensor, and a bookkeeping entry is copied as raw
+// bytes whatever its dtype. After a failed read, destinations may be partly
+// written.
+//
+// Report timings when data is read:
+//   plan:    bytes to read, and seconds spent planning the reads;
+//   read:    bytes read from files, and wall-clock seconds from opening the
+//            files until the last read and conversion finished;
+//   convert: bytes read that went through a dtype conversion, and seconds
+//            spent in conversion kernels, summed over workers and divided
+//            by the number of workers. This is the part of the read time
+//            spent converting if the work was spread evenly;
+//   threads: the number of workers used.
+// Checksums, when requested, are computed after the read and are not timed.
 Result<LoadReport> LoadCheckpoint(const Checkpoint& checkpoint, ModelState& model,
                                   const LoadOptions& options);
 
