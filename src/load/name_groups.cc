@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "safeckpt/load_report.h"
@@ -136,7 +137,7 @@ std::vector<uint64_t> Union(const std::vector<uint64_t>& a, const std::vector<ui
 // Merges patterns that agree everywhere except at `position`. Returns whether
 // any two merged.
 bool MergeAlong(std::vector<Pattern>& patterns, size_t position) {
-  std::map<std::string, size_t> index_by_key;
+  std::unordered_map<std::string, size_t> index_by_key;
   std::vector<Pattern> merged;
   for (Pattern& pattern : patterns) {
     auto [it, inserted] = index_by_key.emplace(KeyWithout(pattern, position), merged.size());
