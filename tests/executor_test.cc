@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits.h>
+
 #include <cstring>
 #include <random>
 #include <string>
@@ -222,6 +224,33 @@ TEST(ExecutorTest, MissingFileNamesPath) {
 
   EXPECT_ERROR(stats, ErrorId::kReadFailed, path);
   EXPECT_EQ(stats.status().code(), StatusCode::kNotFound);
+}
+
+// PlanLoad never puts more than IOV_MAX pieces in one read, but the read
+// loop must still continue after a preadv that filled only some of them.
+TEST(ExecutorTest, ReadLoopContinuesAfterPartialTransfer) {
+  TempDir dir;
+  std::mt19937 random(3);
+  const size_t pieces = IOV_MAX + 300;
+  const std::string bytes = RandomBytes(random, 3 * pieces + 1);
+  const std::string path = dir.Join("pieces.bin");
+  WriteFileBytes(path, bytes);
+
+  std::vector<std::byte> destination(3 * pieces);
+  LoadPlan plan;
+  plan.tensors = {"pieces"};
+  ReadTask task;
+  task.offset = 1;
+  task.length = destination.size();
+  for (size_t i = 0; i < pieces; ++i) task.targets.push_back({destination.data() + 3 * i, 3, 0});
+  plan.tasks.push_back(task);
+  ThreadPool pool(1);
+
+  Result<ExecutionStats> stats = ExecutePlan(plan, {path}, pool);
+
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(std::memcmp(destination.data(), bytes.data() + 1, destination.size()), 0);
+  EXPECT_EQ(stats->bytes_read, destination.size());
 }
 
 TEST(ExecutorTest, PoolSizeMustMatchPlan) {

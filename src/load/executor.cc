@@ -46,6 +46,8 @@ struct VectoredRead {
 
 // Drops the first `transferred` bytes from iovecs[first...], advancing
 // `first` past the entries that are full and trimming a partly filled one.
+// NOTE: a transfer that stops inside an entry and then continues happens
+// only after a signal or above 0x7ffff000 bytes, and no test forces it.
 void ConsumeIovecs(std::vector<iovec>& iovecs, size_t& first, uint64_t transferred) {
   while (first < iovecs.size() && transferred >= iovecs[first].iov_len) {
     transferred -= iovecs[first].iov_len;
