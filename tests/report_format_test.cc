@@ -120,6 +120,15 @@ TEST(ReportFormatTest, TextListsGroupedNames) {
   EXPECT_TRUE(Contains(text, "converted BF16 -> F32 (2):\n  model.layers.{0-1}.w\n")) << text;
 }
 
+TEST(ReportFormatTest, TextSummarizesConversionOfEveryLoadedTensor) {
+  LoadReport report;
+  report.loaded = {"a.weight", "b.bias"};
+  report.conversions = {{"a.weight", DType::kBF16, DType::kF32}, {"b.bias", DType::kBF16, DType::kF32}};
+  std::string text = FormatReportText(report);
+  EXPECT_TRUE(Contains(text, "converted BF16 -> F32: every loaded tensor (2)\n")) << text;
+  EXPECT_FALSE(Contains(text, "converted BF16 -> F32 (2):")) << text;
+}
+
 TEST(ReportFormatTest, TextShowsDetails) {
   std::string text = FormatReportText(FullReport());
   EXPECT_TRUE(Contains(text, "model.head.weight: model [10, 30], checkpoint [10, 20] "
@@ -168,10 +177,13 @@ TEST(ReportFormatTest, TextGroupsExtraStateNames) {
 
 TEST(ReportFormatTest, TextCapsLongLists) {
   LoadReport report;
-  for (char letter = 'a'; letter <= 'z'; ++letter) report.missing.push_back(std::string(1, letter));
+  // Names that differ in two components never share a line.
+  for (char letter = 'a'; letter <= 'z'; ++letter) {
+    report.missing.push_back(std::string(1, letter) + "." + std::string(1, letter));
+  }
   std::string text = FormatReportText(report);
-  EXPECT_TRUE(Contains(text, "  t\n")) << text;
-  EXPECT_FALSE(Contains(text, "  u\n")) << text;
+  EXPECT_TRUE(Contains(text, "  t.t\n")) << text;
+  EXPECT_FALSE(Contains(text, "  u.u\n")) << text;
   EXPECT_TRUE(Contains(text, "  ... 6 more lines; --format json lists every name\n")) << text;
 }
 

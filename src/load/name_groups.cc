@@ -1,5 +1,6 @@
 // GroupNames: folds names that differ only in numeric components into one
-// line such as "model.layers.{0-3}.mlp.experts.{0-7}.up_proj.weight".
+// line such as "model.layers.{0-3}.mlp.experts.{0-7}.up_proj.weight", then
+// folds lines that differ in one word into "mixer.{k_proj,q_proj}.weight".
 //
 // A grouped line always stands for the full product of its number sets, so
 // it expands back to exactly the names it came from. Groups grow one numeric
@@ -24,6 +25,7 @@ namespace {
 struct Component {
   bool numeric = false;
   std::string text;               // the component, when not numeric
+  std::vector<std::string> words; // sorted alternatives after word merging; empty until then
   std::vector<uint64_t> numbers;  // sorted and unique, when numeric
 };
 
@@ -86,7 +88,14 @@ std::string FormatPattern(const Pattern& pattern) {
   for (size_t i = 0; i < pattern.size(); ++i) {
     if (i > 0) out += '.';
     const Component& component = pattern[i];
-    if (!component.numeric) {
+    if (!component.numeric && component.words.size() > 1) {
+      out += '{';
+      for (size_t w = 0; w < component.words.size(); ++w) {
+        if (w > 0) out += ',';
+        out += component.words[w];
+      }
+      out += '}';
+    } else if (!component.numeric) {
       out += component.text;
     } else if (component.numbers.size() == 1) {
       out += std::to_string(component.numbers[0]);
@@ -187,6 +196,65 @@ std::vector<Pattern> GroupTemplate(std::vector<Pattern> patterns) {
   return best;
 }
 
+// Returns a key equal for two patterns exactly when they have the same
+// length, a literal component at `position`, and agree everywhere else.
+std::string WordKeyWithout(const Pattern& pattern, size_t position) {
+  if (pattern[position].numeric) return {};
+  std::string key = std::to_string(pattern.size()) + '\0' + KeyWithout(pattern, position);
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (i == position) continue;
+    for (const std::string& word : pattern[i].words) key += word + '\1';
+    key += '\0';
+  }
+  return key;
+}
+
+// Merges patterns that differ only in the word at `position` into one whose
+// component there lists every word. Returns whether any two merged.
+bool MergeWordsAlong(std::vector<Pattern>& patterns, size_t position) {
+  std::unordered_map<std::string, size_t> index_by_key;
+  std::vector<Pattern> merged;
+  for (Pattern& pattern : patterns) {
+    std::string key = position < pattern.size() ? WordKeyWithout(pattern, position) : std::string();
+    if (key.empty()) {
+      merged.push_back(std::move(pattern));
+      continue;
+    }
+    auto [it, inserted] = index_by_key.emplace(std::move(key), merged.size());
+    if (inserted) {
+      merged.push_back(std::move(pattern));
+      continue;
+    }
+    Component& target = merged[it->second][position];
+    if (target.words.empty()) target.words = {target.text};
+    std::vector<std::string> incoming = pattern[position].words;
+    if (incoming.empty()) incoming = {pattern[position].text};
+    std::vector<std::string> words;
+    std::set_union(target.words.begin(), target.words.end(), incoming.begin(), incoming.end(),
+                   std::back_inserter(words));
+    target.words = std::move(words);
+    target.text = target.words.front();
+  }
+  bool changed = merged.size() != patterns.size();
+  patterns = std::move(merged);
+  return changed;
+}
+
+// Folds lines that differ in one literal component, position by position,
+// until nothing changes. Each merged line is still a full product, so it
+// expands back to exactly the names it stands for.
+void MergeWords(std::vector<Pattern>& patterns) {
+  size_t longest = 0;
+  for (const Pattern& pattern : patterns) longest = std::max(longest, pattern.size());
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    for (size_t position = 0; position < longest; ++position) {
+      changed |= MergeWordsAlong(patterns, position);
+    }
+  }
+}
+
 // Orders components numerically where they are numbers, numbers before words.
 bool ComponentLess(const Component& a, const Component& b) {
   if (a.numeric != b.numeric) return a.numeric;
@@ -215,6 +283,7 @@ std::vector<std::string> GroupNames(const std::vector<std::string>& names) {
   for (auto& [key, patterns] : by_template) {
     for (Pattern& pattern : GroupTemplate(std::move(patterns))) grouped.push_back(std::move(pattern));
   }
+  MergeWords(grouped);
   std::sort(grouped.begin(), grouped.end(), PatternLess);
 
   std::vector<std::string> lines;

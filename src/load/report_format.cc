@@ -134,8 +134,15 @@ void AppendShapeMismatches(std::string& out, const LoadReport& report) {
   AppendCappedLines(out, lines);
 }
 
+// Lists converted names per dtype pair. A pair that covers every loaded
+// tensor gets one line: the list would repeat the loaded list.
 void AppendConversions(std::string& out, const LoadReport& report) {
   for (const auto& [pair, names] : ConversionsByPair(report)) {
+    if (names.size() == report.loaded.size()) {
+      out += fmt::format("converted {} -> {}: every loaded tensor ({})\n", DTypeName(pair.first),
+                         DTypeName(pair.second), names.size());
+      continue;
+    }
     AppendNameList(out, fmt::format("converted {} -> {}", DTypeName(pair.first), DTypeName(pair.second)),
                    names);
   }
