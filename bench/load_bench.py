@@ -7,17 +7,25 @@ build/safeckpt-make-bench, then measures in one run:
   - safeckpt load with the same dtype (reads straight into destinations),
   - safeckpt load BF16 -> F32 (staging buffers and conversion),
 each with a warm page cache and cold (pages evicted with
-posix_fadvise(POSIX_FADV_DONTNEED)). Prints seconds, GiB/s, the ratio to dd
-and peak RSS (from /usr/bin/time) for every case.
+posix_fadvise(POSIX_FADV_DONTNEED)).
+
+Each safeckpt case runs twice: into fresh destination memory (the whole
+process is timed, page faults on new memory included) and with --prefault,
+as a model whose parameters are already initialized (the load phase from the
+JSON report is timed). Prints seconds, GiB/s of checkpoint data, the ratio to
+dd and peak RSS (from /usr/bin/time) for every case, best and median of
+--repeat runs.
 
 Usage: bench/load_bench.py [--dir DIR] [--gib 2] [--repeat 3]
 """
 
 import argparse
+import json
 import os
 import pathlib
 import subprocess
 import sys
+import statistics
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -41,13 +49,18 @@ def warm(files):
                 pass
 
 
-def timed(command):
-    """Runs command under /usr/bin/time; returns (seconds, peak RSS in MiB)."""
+def timed(command, load_phase):
+    """Runs command under /usr/bin/time; returns (seconds, peak RSS in MiB).
+
+    With load_phase, seconds is the read phase of safeckpt's JSON report
+    (reads and conversions, wall time); otherwise the whole process."""
     rss_file = "/tmp/safeckpt-bench-rss"
     start = time.perf_counter()
-    subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_file] + command,
-                   check=True, stdout=subprocess.DEVNULL)
+    result = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_file] + command,
+                            check=True, stdout=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - start
+    if load_phase:
+        seconds = json.loads(result.stdout)["phases"]["read"]["seconds"]
     with open(rss_file) as handle:
         rss_kib = int(handle.read().strip().splitlines()[-1])
     return seconds, rss_kib / 1024
@@ -72,38 +85,47 @@ def main():
     gib = total_bytes / (1 << 30)
 
     dd = ["sh", "-c", "for f in \"$@\"; do dd if=\"$f\" of=/dev/null bs=16M status=none; done", "dd"] + files
-    load = [str(BUILD / "safeckpt"), "load", str(checkpoint)]
+    load = [str(BUILD / "safeckpt"), "load", str(checkpoint), "--format", "json"]
     if args.threads:
         load += ["--threads", str(args.threads)]
+    same = load + ["--model", str(bench_dir / "bf16.json")]
+    wide = load + ["--model", str(bench_dir / "f32.json")]
+    # (name, command, time the load phase only)
     cases = [
-        ("dd bs=16M", dd),
-        ("safeckpt load, same dtype", load + ["--model", str(bench_dir / "bf16.json")]),
-        ("safeckpt load, BF16 -> F32", load + ["--model", str(bench_dir / "f32.json")]),
+        ("dd bs=16M", dd, False),
+        ("load same dtype, fresh", same, False),
+        ("load same dtype, prefault", same + ["--prefault"], True),
+        ("load BF16->F32, fresh", wide, False),
+        ("load BF16->F32, prefault", wide + ["--prefault"], True),
     ]
 
     print(f"checkpoint: {checkpoint} ({len(files)} files, {gib:.2f} GiB), "
-          f"{os.cpu_count()} cores, best of {args.repeat}")
+          f"{os.cpu_count()} cores, {args.repeat} runs per case")
     results = {}
     for cache in ("warm", "cold"):
-        for name, command in cases:
-            best = None
+        for name, command, load_phase in cases:
+            runs = []
             for _ in range(args.repeat):
                 if cache == "warm":
                     warm(files)
                 else:
                     evict(files)
-                seconds, rss = timed(command)
-                if best is None or seconds < best[0]:
-                    best = (seconds, rss)
-            results[(cache, name)] = best
+                runs.append(timed(command, load_phase))
+            results[(cache, name)] = runs
 
-    print(f"{'cache':<6} {'case':<28} {'seconds':>8} {'GiB/s':>7} {'vs dd':>6} {'peak RSS MiB':>13}")
-    for (cache, name), (seconds, rss) in results.items():
-        dd_seconds = results[(cache, "dd bs=16M")][0]
-        print(f"{cache:<6} {name:<28} {seconds:>8.3f} {gib / seconds:>7.2f} "
-              f"{dd_seconds / seconds:>6.2f} {rss:>13.0f}")
+    print(f"{'cache':<5} {'case':<26} {'best s':>7} {'median s':>8} {'GiB/s':>6} "
+          f"{'vs dd':>6} {'median vs dd':>12} {'peak RSS MiB':>12}")
+    for (cache, name), runs in results.items():
+        best = min(seconds for seconds, _ in runs)
+        median = statistics.median(seconds for seconds, _ in runs)
+        rss = max(rss for _, rss in runs)
+        dd_runs = results[(cache, "dd bs=16M")]
+        dd_best = min(seconds for seconds, _ in dd_runs)
+        dd_median = statistics.median(seconds for seconds, _ in dd_runs)
+        print(f"{cache:<5} {name:<26} {best:>7.3f} {median:>8.3f} {gib / best:>6.2f} "
+              f"{dd_best / best:>6.2f} {dd_median / median:>12.2f} {rss:>12.0f}")
     print(f"destination bytes: same dtype {total_bytes / (1 << 20):.0f} MiB, "
-          f"F32 {2 * total_bytes / (1 << 20):.0f} MiB (header bytes included in the file size)")
+          f"F32 {2 * total_bytes / (1 << 20):.0f} MiB (file sizes, headers included)")
     return 0
 
 

@@ -4,8 +4,14 @@
 
 #include <fmt/core.h>
 
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <memory>
+#include <thread>
 #include <optional>
 #include <variant>
 
@@ -82,25 +88,70 @@ int ExitCodeForReport(const LoadReport& report) {
   return report.rejected ? kExitRejected : kExitOk;
 }
 
-// Destination memory for every expected tensor. Pages are not touched until
-// the loader writes them, so tensors that are not loaded cost no memory.
+// Destination memory for every expected tensor: one anonymous mapping,
+// each tensor at a 64-byte aligned offset. Pages are not touched until the
+// loader writes them, so tensors that are not loaded cost no memory.
+//
+// NOTE: faulting in fresh pages costs about as much as copying the data from
+// the page cache. MADV_HUGEPAGE halves that on some runs but, with the
+// kernel's default defrag setting (madvise), stalls others for seconds in
+// memory compaction, so it is not used.
 class Destinations {
  public:
-  void Allocate(ModelState& model) {
+  Destinations() = default;
+  Destinations(const Destinations&) = delete;
+  Destinations& operator=(const Destinations&) = delete;
+  ~Destinations() {
+    if (base_ != nullptr) ::munmap(base_, size_);
+  }
+
+  Status Allocate(ModelState& model) {
+    constexpr uint64_t kAlignment = 64;
+    uint64_t total = 0;
+    for (const ExpectedTensor& tensor : model.tensors()) {
+      uint64_t size = ByteSize(tensor.dtype, tensor.shape).value_or(0);
+      total += (size + kAlignment - 1) / kAlignment * kAlignment;
+    }
+    size_ = std::max<uint64_t>(total, kAlignment);
+    void* base = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) {
+      return IoError(ErrorId::kDestinationInvalid,
+                     fmt::format("cannot allocate {} bytes for the model's tensors: {}", size_,
+                                 std::strerror(errno)));
+    }
+    base_ = static_cast<uint8_t*>(base);
+
+    uint64_t offset = 0;
     for (ExpectedTensor& tensor : model.mutable_tensors()) {
       uint64_t size = ByteSize(tensor.dtype, tensor.shape).value_or(0);
-      buffers_.push_back(std::unique_ptr<uint8_t[]>(new uint8_t[size > 0 ? size : 1]));
-      tensor.data = buffers_.back().get();
+      tensor.data = base_ + offset;
       tensor.data_bytes = size;
+      offset += (size + kAlignment - 1) / kAlignment * kAlignment;
     }
+    return Status::Ok();
+  }
+
+  // Writes every page once, from `threads` threads, as a model whose
+  // parameters were initialized before the load would have them.
+  void Prefault(uint32_t threads) {
+    if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    uint64_t chunk = (size_ + threads - 1) / threads;
+    std::vector<std::thread> workers;
+    for (uint32_t i = 0; i < threads; ++i) {
+      uint64_t begin = std::min<uint64_t>(size_, i * chunk);
+      uint64_t end = std::min<uint64_t>(size_, begin + chunk);
+      workers.emplace_back([this, begin, end] { std::memset(base_ + begin, 0, end - begin); });
+    }
+    for (std::thread& worker : workers) worker.join();
   }
 
  private:
-  std::vector<std::unique_ptr<uint8_t[]>> buffers_;
+  uint8_t* base_ = nullptr;
+  uint64_t size_ = 0;
 };
 
 int RunReconcile(const ReconcileOptions& options, bool read_data, uint32_t threads,
-                 uint64_t staging_mib, bool checksums) {
+                 uint64_t staging_mib, bool checksums, bool prefault) {
   StderrLogger logger(options.verbose ? LogLevel::kInfo : LogLevel::kWarning);
   std::variant<Inputs, int> opened = OpenInputs(options, &logger);
   if (std::holds_alternative<int>(opened)) return std::get<int>(opened);
@@ -112,7 +163,11 @@ int RunReconcile(const ReconcileOptions& options, bool read_data, uint32_t threa
   inputs.options.checksums = checksums;
 
   Destinations destinations;
-  if (read_data) destinations.Allocate(inputs.manifest.model);
+  if (read_data) {
+    Status status = destinations.Allocate(inputs.manifest.model);
+    if (!status.ok()) return ReportError(status, kExitRejected);
+    if (prefault) destinations.Prefault(threads);
+  }
 
   Result<LoadReport> report = LoadCheckpoint(inputs.checkpoint, inputs.manifest.model, inputs.options);
   if (!report.ok()) return ReportError(report.status(), ExitCodeForLoadError(report.status()));
@@ -129,12 +184,12 @@ int ReportError(const Status& status, int exit_code) {
 }
 
 int RunCheck(const ReconcileOptions& options) {
-  return RunReconcile(options, /*read_data=*/false, 0, 64, false);
+  return RunReconcile(options, /*read_data=*/false, 0, 64, false, false);
 }
 
 int RunLoad(const LoadCommandOptions& options) {
   return RunReconcile(options.reconcile, /*read_data=*/true, options.threads, options.staging_mib,
-                      options.checksums);
+                      options.checksums, options.prefault);
 }
 
 int RunManifest(const ManifestOptions& options) {

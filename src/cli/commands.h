@@ -39,6 +39,7 @@ struct LoadCommandOptions {
   uint32_t threads = 0;
   uint64_t staging_mib = 64;
   bool checksums = false;
+  bool prefault = false;  // touch destination memory before the load starts
 };
 
 struct ManifestOptions {

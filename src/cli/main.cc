@@ -78,6 +78,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 65536));
   load_command->add_flag("--checksums", load.checksums,
                          "Add the SHA-256 of each loaded tensor's bytes to the report");
+  load_command->add_flag("--prefault", load.prefault,
+                         "Write every destination page before loading, as a model whose "
+                         "parameters are already initialized; the report then times only the load");
 
   safeckpt::cli::ManifestOptions manifest;
   CLI::App* manifest_command = app.add_subcommand(
