@@ -119,16 +119,16 @@ TEST(ManifestTest, RejectsMissingTensors) {
 }
 
 TEST(ManifestTest, RejectsUnknownTopLevelKey) {
-  Result<Manifest> manifest = Parse(R"({"safeckpt_manifest": 1, "world_size": 8, "tensors": {}})");
-  EXPECT_ERROR(manifest, ErrorId::kManifestInvalid, "unknown key \"world_size\"");
+  Result<Manifest> manifest = Parse(R"({"safeckpt_manifest": 1, "world": 8, "tensors": {}})");
+  EXPECT_ERROR(manifest, ErrorId::kManifestInvalid, "unknown key \"world\"");
   EXPECT_ERROR(manifest, ErrorId::kManifestInvalid,
                "accepted keys: \"safeckpt_manifest\", \"renames\", \"tensors\"");
 }
 
 TEST(ManifestTest, RejectsUnknownTensorKey) {
   Result<Manifest> manifest =
-      Parse(WithTensor("w", R"({"dtype": "F32", "shape": [2], "slice": [[0, 1]]})"));
-  EXPECT_ERROR(manifest, ErrorId::kManifestInvalid, "model.json: tensor 'w': unknown key \"slice\"");
+      Parse(WithTensor("w", R"({"dtype": "F32", "shape": [2], "stride": [1]})"));
+  EXPECT_ERROR(manifest, ErrorId::kManifestInvalid, "model.json: tensor 'w': unknown key \"stride\"");
   EXPECT_ERROR(manifest, ErrorId::kManifestInvalid,
                "accepted keys: \"dtype\", \"shape\", \"role\", \"tied_to\"");
 }

@@ -67,6 +67,39 @@ struct PhaseStats {
   double GiBPerSecond() const;
 };
 
+// Bytes read from one checkpoint file.
+struct FileBytes {
+  std::string file;  // name relative to the checkpoint directory
+  uint64_t bytes = 0;
+};
+
+// This rank's share of a sharded load.
+struct RankReport {
+  uint32_t rank = 0;
+  uint32_t world_size = 1;
+
+  // Loaded tensors of which this rank holds a part rather than the whole,
+  // and those whose part is empty (a trailing rank's zero rows).
+  uint64_t sliced = 0;
+  uint64_t empty = 0;
+
+  // Bytes of this rank's destinations for the loaded tensors: what the load
+  // writes (check) or wrote (load).
+  uint64_t destination_bytes = 0;
+
+  // Bytes read per file, files with none left out; empty for check.
+  std::vector<FileBytes> bytes_read_per_file;
+
+  // The layout adapter used, empty for none, and how many checkpoint
+  // tensors it read from for this rank.
+  std::string adapter;
+  uint64_t adapter_sources = 0;
+
+  // True when the load was sharded, sliced or adapted, so the text report
+  // shows this part.
+  bool IsShown() const { return world_size > 1 || sliced > 0 || !adapter.empty(); }
+};
+
 struct LoadReport {
   std::string checkpoint;  // path as given
   Policy policy = Policy::kDefault;
@@ -102,6 +135,8 @@ struct LoadReport {
 
   // SHA-256 of each destination's bytes, by model name (with --checksums).
   std::map<std::string, std::string> checksums;
+
+  RankReport rank;
 };
 
 // Formats the report for people: counts, then each non-empty list with

@@ -33,6 +33,16 @@ struct LoadOptions {
   // big tensors. 0 and values above 1 GiB mean 1 GiB.
   uint64_t max_read_bytes = 16ull << 20;
 
+  // Reads of one sliced tensor's rows may span gaps of at most this many
+  // bytes, read and dropped, rather than issue one read per row.
+  uint64_t max_gap_bytes = 4096;
+
+  // This process's rank and the number of ranks, named in the report. The
+  // part of each tensor the rank holds is ExpectedTensor::slice, which
+  // ApplySharding (sharding.h) sets; these fields do not change it.
+  uint32_t rank = 0;
+  uint32_t world_size = 1;
+
   // Compute the SHA-256 of every loaded destination.
   bool checksums = false;
 
@@ -49,6 +59,12 @@ struct LoadOptions {
 // rejects is not an error: the report has rejected = true and no data is read.
 // An unsupported conversion is an error also when read_data is false, so a
 // check finds it before any load.
+//
+// A sliced tensor (ExpectedTensor::slice) reads only the bytes of its slice:
+// a slice along dimension 0 is one contiguous read, a slice of inner
+// dimensions one read per covered row, rows separated by at most
+// max_gap_bytes read together. Its destination holds the slice row-major.
+// "loaded" lists only tensors whose destinations were completely written.
 //
 // Destinations receive little-endian bytes, as in the file. A tied tensor is
 // filled from its source tensor, and a bookkeeping entry is copied as raw

@@ -9,6 +9,12 @@
 //          {"dtype": "U8", "shape": [0], "role": "bookkeeping"},
 //      "lm_head.weight": {"dtype": "BF16", "shape": [32000, 4096],
 //                         "tied_to": "model.embed_tokens.weight"}}}
+//
+// A rank's view of a sharded model adds "rank", "world_size", per-tensor
+// {"shard": {"dim": 0}}, {"replicate": true} or {"slice": [[0, 2], [0, 8]]},
+// and "sharding" rules that apply one of these to every name matching a
+// pattern: [{"pattern": "experts\\.", "shard": {"dim": 0}}]. Shapes are
+// always global shapes.
 #pragma once
 
 #include <string>
@@ -18,6 +24,7 @@
 #include "safeckpt/checkpoint.h"
 #include "safeckpt/key_rules.h"
 #include "safeckpt/model_state.h"
+#include "safeckpt/sharding.h"
 #include "safeckpt/status.h"
 
 namespace safeckpt {
@@ -25,8 +32,17 @@ namespace safeckpt {
 inline constexpr int kManifestVersion = 1;
 
 struct Manifest {
-  ModelState model;  // tensors in file order, no destination memory
+  // Tensors in file order, no destination memory. Slices are already set
+  // from `sharding`; call ApplySharding again after changing it.
+  ModelState model;
   std::vector<RenameRule> renames;
+
+  // "rank", "world_size", the per-tensor "shard" / "replicate" / "slice"
+  // entries and the "sharding" rules.
+  ShardingLayout sharding;
+
+  // "adapter": the layout adapter to load through; empty for none.
+  std::string adapter;
 };
 
 // Parses manifest text. Errors (kManifestInvalid) name `display_name`, the

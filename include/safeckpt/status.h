@@ -91,6 +91,8 @@ enum class ErrorId : uint16_t {
   kManifestInvalid,
   kRuleInvalid,           // a rename or bookkeeping pattern does not compile
   kDestinationInvalid,    // destination memory missing or of the wrong size
+  kSliceInvalid,          // a hyperslab or sharding that does not fit its tensor or rank
+  kAdapterInvalid,        // an unknown adapter, or a checkpoint an adapter cannot map
 
   // Loading.
   kUnsupportedConversion,

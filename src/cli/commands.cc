@@ -20,6 +20,7 @@
 #include "safeckpt/loader.h"
 #include "safeckpt/logger.h"
 #include "safeckpt/manifest.h"
+#include "safeckpt/sharding.h"
 
 namespace safeckpt::cli {
 namespace {
@@ -29,6 +30,7 @@ int ExitCodeForLoadError(const Status& status) {
   switch (status.id()) {
     case ErrorId::kRuleInvalid:
     case ErrorId::kManifestInvalid:
+    case ErrorId::kSliceInvalid:
       return kExitUsage;
     case ErrorId::kUnsupportedConversion:
     case ErrorId::kDestinationInvalid:
@@ -52,11 +54,21 @@ struct Inputs {
   LoadOptions options;
 };
 
+// Applies --rank and --world-size over the manifest's own values.
+Status ApplyRankOptions(const ReconcileOptions& options, Manifest& manifest) {
+  if (!options.rank && !options.world_size) return Status::Ok();
+  if (options.rank) manifest.sharding.rank = *options.rank;
+  if (options.world_size) manifest.sharding.world_size = *options.world_size;
+  return ApplySharding(manifest.sharding, manifest.model);
+}
+
 // Opens the checkpoint and the manifest and builds load options, or returns
 // the exit code of the first failure (already reported).
 std::variant<Inputs, int> OpenInputs(const ReconcileOptions& options, Logger* logger) {
   Result<Manifest> manifest = ReadManifest(options.manifest);
   if (!manifest.ok()) return ReportError(manifest.status(), kExitUsage);
+  Status sharded = ApplyRankOptions(options, *manifest);
+  if (!sharded.ok()) return ReportError(sharded, kExitUsage);
 
   std::optional<Policy> policy = ParsePolicy(options.policy);
   if (!policy) {
@@ -74,6 +86,8 @@ std::variant<Inputs, int> OpenInputs(const ReconcileOptions& options, Logger* lo
   LoadOptions load_options;
   load_options.policy = *policy;
   load_options.logger = logger;
+  load_options.rank = manifest->sharding.rank;
+  load_options.world_size = manifest->sharding.world_size;
   // Command-line renames come first so they can override the manifest's.
   for (size_t i = 0; i + 1 < options.rename_pairs.size(); i += 2) {
     load_options.rules.renames.push_back({options.rename_pairs[i], options.rename_pairs[i + 1]});
@@ -109,7 +123,7 @@ class Destinations {
     constexpr uint64_t kAlignment = 64;
     uint64_t total = 0;
     for (const ExpectedTensor& tensor : model.tensors()) {
-      uint64_t size = ByteSize(tensor.dtype, tensor.shape).value_or(0);
+      uint64_t size = ByteSize(tensor.dtype, tensor.LocalShape()).value_or(0);
       total += (size + kAlignment - 1) / kAlignment * kAlignment;
     }
     size_ = std::max<uint64_t>(total, kAlignment);
@@ -123,7 +137,7 @@ class Destinations {
 
     uint64_t offset = 0;
     for (ExpectedTensor& tensor : model.mutable_tensors()) {
-      uint64_t size = ByteSize(tensor.dtype, tensor.shape).value_or(0);
+      uint64_t size = ByteSize(tensor.dtype, tensor.LocalShape()).value_or(0);
       tensor.data = base_ + offset;
       tensor.data_bytes = size;
       offset += (size + kAlignment - 1) / kAlignment * kAlignment;

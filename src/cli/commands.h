@@ -1,6 +1,7 @@
 // The safeckpt subcommands. Each returns the process exit code.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,9 @@ struct ReconcileOptions {
   std::string policy = "default";
   OutputFormat format = OutputFormat::kText;
   bool verbose = false;
+  // Override the manifest's "rank" and "world_size" when set.
+  std::optional<uint32_t> rank;
+  std::optional<uint32_t> world_size;
 };
 
 struct LoadCommandOptions {

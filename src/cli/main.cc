@@ -40,6 +40,12 @@ void AddReconcileOptions(CLI::App* command, safeckpt::cli::ReconcileOptions* opt
                       "mismatch fails; subset: missing allowed, no match or extra checkpoint "
                       "weights fail")
       ->check(CLI::IsMember({"default", "strict", "subset"}));
+  command->add_option("--rank", options->rank,
+                      "This process's rank, from 0; overrides the manifest's \"rank\"");
+  command->add_option("--world-size", options->world_size,
+                      "Number of ranks the model is sharded over; overrides the manifest's "
+                      "\"world_size\"")
+      ->check(CLI::PositiveNumber);
   AddFormatOption(command, &options->format);
   command->add_flag("--verbose,-v", options->verbose, "Also print info messages to stderr");
 }

@@ -65,6 +65,8 @@ std::string_view ErrorIdName(ErrorId id) {
     case ErrorId::kManifestInvalid: return "manifest_invalid";
     case ErrorId::kRuleInvalid: return "rule_invalid";
     case ErrorId::kDestinationInvalid: return "destination_invalid";
+    case ErrorId::kSliceInvalid: return "slice_invalid";
+    case ErrorId::kAdapterInvalid: return "adapter_invalid";
     case ErrorId::kUnsupportedConversion: return "unsupported_conversion";
     case ErrorId::kReadFailed: return "read_failed";
     case ErrorId::kShortRead: return "short_read";

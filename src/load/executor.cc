@@ -90,7 +90,9 @@ class Execution {
         paths_(paths),
         files_(paths.size()),
         bytes_read_(paths.size()),
+        bytes_written_(plan.tensors.size()),
         staging_(workers),
+        gap_scratch_(workers),
         convert_seconds_(workers, 0.0) {}
 
   Status OpenFiles();
@@ -98,7 +100,7 @@ class Execution {
   ExecutionStats Stats(double wall_seconds) const;
 
  private:
-  Status ReadDirect(const ReadTask& task);
+  Status ReadDirect(const ReadTask& task, uint32_t worker);
   Status ReadAndConvert(const ReadTask& task, uint32_t worker);
   Status ReadInto(const ReadTask& task, std::vector<iovec>& iovecs);
   Result<std::byte*> Staging(uint32_t worker);
@@ -109,7 +111,11 @@ class Execution {
   const std::vector<std::string>& paths_;
   std::vector<File> files_;
   std::vector<std::atomic<uint64_t>> bytes_read_;
+  // Bytes stored into each request's destination, indexed like plan.tensors.
+  std::vector<std::atomic<uint64_t>> bytes_written_;
   std::vector<StagingBuffer> staging_;
+  // Per-worker memory that gap targets are read into and dropped from.
+  std::vector<std::vector<std::byte>> gap_scratch_;
   std::vector<double> convert_seconds_;
 };
 
@@ -129,16 +135,27 @@ Status Execution::OpenFiles() {
 Status Execution::RunTask(size_t index, uint32_t worker) {
   const ReadTask& task = plan_.tasks[index];
   if (task.conversion) return ReadAndConvert(task, worker);
-  return ReadDirect(task);
+  return ReadDirect(task, worker);
 }
 
-Status Execution::ReadDirect(const ReadTask& task) {
+Status Execution::ReadDirect(const ReadTask& task, uint32_t worker) {
+  std::vector<std::byte>& scratch = gap_scratch_[worker];
+  if (scratch.size() < plan_.max_gap_bytes) scratch.resize(plan_.max_gap_bytes);
+
   std::vector<iovec> iovecs;
   iovecs.reserve(task.targets.size());
   for (const ReadTarget& target : task.targets) {
-    iovecs.push_back(iovec{target.destination, static_cast<size_t>(target.length)});
+    void* base = target.destination != nullptr ? static_cast<void*>(target.destination)
+                                               : static_cast<void*>(scratch.data());
+    iovecs.push_back(iovec{base, static_cast<size_t>(target.length)});
   }
-  return ReadInto(task, iovecs);
+  SAFECKPT_RETURN_IF_ERROR(ReadInto(task, iovecs));
+
+  for (const ReadTarget& target : task.targets) {
+    if (target.destination == nullptr) continue;
+    bytes_written_[target.request].fetch_add(target.length, std::memory_order_relaxed);
+  }
+  return Status::Ok();
 }
 
 Status Execution::ReadAndConvert(const ReadTask& task, uint32_t worker) {
@@ -150,6 +167,8 @@ Status Execution::ReadAndConvert(const ReadTask& task, uint32_t worker) {
   const auto start = Clock::now();
   FindConvertKernel(step.from, step.to)(staging, step.destination, step.count);
   convert_seconds_[worker] += SecondsSince(start);
+  bytes_written_[step.request].fetch_add(step.count * DTypeBits(step.to) / 8,
+                                         std::memory_order_relaxed);
   return Status::Ok();
 }
 
@@ -208,6 +227,9 @@ ExecutionStats Execution::Stats(double wall_seconds) const {
   for (const std::atomic<uint64_t>& bytes : bytes_read_) {
     stats.bytes_read_per_file.push_back(bytes.load());
     stats.bytes_read += bytes.load();
+  }
+  for (const std::atomic<uint64_t>& bytes : bytes_written_) {
+    stats.bytes_written_per_request.push_back(bytes.load());
   }
   stats.wall_seconds = wall_seconds;
   stats.converted_bytes = plan_.converted_bytes;

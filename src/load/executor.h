@@ -17,6 +17,10 @@ struct ExecutionStats {
   std::vector<uint64_t> bytes_read_per_file;
   uint64_t bytes_read = 0;
 
+  // Bytes stored into each request's destination, indexed like
+  // LoadPlan::tensors: what the load actually wrote.
+  std::vector<uint64_t> bytes_written_per_request;
+
   // Wall-clock seconds from opening the files to the last task's end.
   double wall_seconds = 0;
 

@@ -1,13 +1,17 @@
 #include "safeckpt/loader.h"
 
+#include <algorithm>
 #include <chrono>
+#include <numeric>
 #include <thread>
+#include <unordered_map>
 
 #include "io/thread_pool.h"
 #include "load/convert.h"
 #include "load/executor.h"
 #include "load/plan.h"
 #include "load/reconcile.h"
+#include "load/region.h"
 #include "load/sha256.h"
 
 namespace safeckpt {
@@ -49,12 +53,14 @@ Status DestinationError(const ExpectedTensor& expected, const std::string& probl
 }
 
 // Checks one destination: present, and exactly as large as the model dtype
-// and shape imply (bookkeeping entries: as large as the checkpoint bytes).
+// and local shape imply (bookkeeping entries: as large as the checkpoint
+// bytes).
 Status CheckDestination(const ExpectedTensor& expected, const CheckpointTensor& source,
                         bool bookkeeping) {
-  const std::optional<uint64_t> required = ByteSize(expected.dtype, expected.shape);
+  const Shape local = expected.LocalShape();
+  const std::optional<uint64_t> required = ByteSize(expected.dtype, local);
   if (!required) {
-    return DestinationError(expected, "shape " + FormatShape(expected.shape) + " of " +
+    return DestinationError(expected, "shape " + FormatShape(local) + " of " +
                                           std::string(DTypeName(expected.dtype)) +
                                           " has no whole byte size");
   }
@@ -65,9 +71,14 @@ Status CheckDestination(const ExpectedTensor& expected, const CheckpointTensor& 
   }
   if (expected.data_bytes != *required) {
     return DestinationError(expected, "destination has " + std::to_string(expected.data_bytes) +
-                                          " bytes but shape " + FormatShape(expected.shape) +
+                                          " bytes but shape " + FormatShape(local) +
                                           " of " + std::string(DTypeName(expected.dtype)) +
                                           " needs " + std::to_string(*required) + " bytes");
+  }
+  if (bookkeeping && expected.IsSliced()) {
+    return DestinationError(expected, "bookkeeping entries load whole, but the tensor has slice " +
+                                          FormatHyperslab(*expected.slice) +
+                                          "; replicate bookkeeping entries");
   }
   if (bookkeeping && expected.data_bytes != source.nbytes) {
     return DestinationError(expected, "destination has " + std::to_string(expected.data_bytes) +
@@ -93,35 +104,103 @@ Status CheckDestinations(const Checkpoint& checkpoint, const ModelState& model,
   return Status::Ok();
 }
 
-// One copy request per match. A tied match reads its source tensor, which
-// Reconcile has already resolved; a bookkeeping match copies raw bytes.
-std::vector<internal::CopyRequest> BuildRequests(
-    const Checkpoint& checkpoint, const ModelState& model,
-    const std::vector<internal::TensorMatch>& matches) {
+// Copy requests and, for each, the index of the expected tensor it fills.
+struct Requests {
   std::vector<internal::CopyRequest> requests;
-  requests.reserve(matches.size());
-  for (const internal::TensorMatch& match : matches) {
-    const ExpectedTensor& expected = model.tensors()[match.expected];
-    const CheckpointTensor& source = checkpoint.tensors()[match.source];
+  std::vector<size_t> expected;
+};
+
+internal::CopyRequest WholeRequest(const ExpectedTensor& expected, const CheckpointTensor& source,
+                                   bool bookkeeping) {
+  internal::CopyRequest request;
+  request.tensor = expected.name;
+  request.file = source.file;
+  request.offset = source.offset;
+  request.nbytes = source.nbytes;
+  request.destination = expected.data;
+  if (bookkeeping) {
+    request.source_dtype = DType::kU8;
+    request.destination_dtype = DType::kU8;
+    request.count = source.nbytes;
+  } else {
+    request.source_dtype = source.dtype;
+    request.destination_dtype = expected.dtype;
+    request.count = ElementCount(source.shape).value_or(0);
+  }
+  return request;
+}
+
+// Element offsets and counts in bits must fall on whole bytes, which only
+// sub-byte dtypes (F4, F6) can violate.
+Result<uint64_t> WholeBytes(uint64_t elements, DType dtype, const ExpectedTensor& expected) {
+  const uint64_t bits = elements * DTypeBits(dtype);
+  if (bits % 8 == 0) return bits / 8;
+  return InvalidArgument(
+      ErrorId::kSliceInvalid,
+      "tensor '" + expected.name + "': slice " + FormatHyperslab(*expected.slice) + " of " +
+          std::string(DTypeName(dtype)) + " " + FormatShape(expected.shape) +
+          " does not start and end on whole bytes; align the slice to multiples of " +
+          std::to_string(8 / std::gcd(DTypeBits(dtype), 8u)) + " elements");
+}
+
+// One request per contiguous run of a sliced tensor: a row shard is one run,
+// an inner-dimension slice one run per covered row. Runs share a coalesce
+// key, so the plan may read across the small gaps between them.
+Status AddSliceRequests(const ExpectedTensor& expected, const CheckpointTensor& source,
+                        uint64_t coalesce_key, Requests& out, size_t expected_index) {
+  const Hyperslab& slab = *expected.slice;
+  const Shape local = slab.shape();
+  Status status;
+  internal::ForEachRun(source.shape, slab, local, Hyperslab::Whole(local),
+                       [&](const internal::ElementRun& run) {
+    if (!status.ok()) return;
+    Result<uint64_t> source_offset = WholeBytes(run.source, source.dtype, expected);
+    Result<uint64_t> nbytes = WholeBytes(run.count, source.dtype, expected);
+    Result<uint64_t> destination_offset = WholeBytes(run.destination, expected.dtype, expected);
+    for (const Status& step : {source_offset.status(), nbytes.status(),
+                               destination_offset.status()}) {
+      if (!step.ok()) {
+        status = step;
+        return;
+      }
+    }
 
     internal::CopyRequest request;
     request.tensor = expected.name;
     request.file = source.file;
-    request.offset = source.offset;
-    request.nbytes = source.nbytes;
-    request.destination = expected.data;
-    if (match.bookkeeping) {
-      request.source_dtype = DType::kU8;
-      request.destination_dtype = DType::kU8;
-      request.count = source.nbytes;
-    } else {
-      request.source_dtype = source.dtype;
-      request.destination_dtype = expected.dtype;
-      request.count = ElementCount(source.shape).value_or(0);
+    request.offset = source.offset + *source_offset;
+    request.nbytes = *nbytes;
+    request.source_dtype = source.dtype;
+    request.destination_dtype = expected.dtype;
+    request.count = run.count;
+    request.destination = static_cast<std::byte*>(expected.data) + *destination_offset;
+    request.coalesce_key = coalesce_key;
+    out.requests.push_back(std::move(request));
+    out.expected.push_back(expected_index);
+  });
+  return status;
+}
+
+// Copy requests for every match. A tied match reads its source tensor, which
+// Reconcile has already resolved; a bookkeeping match copies raw bytes of the
+// whole entry.
+Result<Requests> BuildRequests(const Checkpoint& checkpoint, const ModelState& model,
+                               const std::vector<internal::TensorMatch>& matches) {
+  Requests out;
+  out.requests.reserve(matches.size());
+  uint64_t coalesce_key = 0;
+  for (const internal::TensorMatch& match : matches) {
+    const ExpectedTensor& expected = model.tensors()[match.expected];
+    const CheckpointTensor& source = checkpoint.tensors()[match.source];
+    if (!match.bookkeeping && expected.slice && !expected.slice->IsWhole(expected.shape)) {
+      SAFECKPT_RETURN_IF_ERROR(
+          AddSliceRequests(expected, source, ++coalesce_key, out, match.expected));
+      continue;
     }
-    requests.push_back(std::move(request));
+    out.requests.push_back(WholeRequest(expected, source, match.bookkeeping));
+    out.expected.push_back(match.expected);
   }
-  return requests;
+  return out;
 }
 
 std::vector<std::string> FilePaths(const Checkpoint& checkpoint) {
@@ -148,6 +227,57 @@ Status ComputeChecksums(const ModelState& model,
   return Status::Ok();
 }
 
+// Bytes of an expected tensor's destination: its slice, or all of it.
+uint64_t DestinationBytes(const ExpectedTensor& expected) {
+  return ByteSize(expected.dtype, expected.LocalShape()).value_or(0);
+}
+
+// Moves every loaded tensor whose destination was not completely written to
+// the missing list, so "loaded" names only what the load actually stored.
+void ReportWrites(const ModelState& model, const std::vector<size_t>& request_expected,
+                  const std::vector<uint64_t>& written_per_request, LoadReport& report) {
+  std::unordered_map<std::string_view, uint64_t> written;
+  for (size_t request = 0; request < written_per_request.size(); ++request) {
+    written[model.tensors()[request_expected[request]].name] += written_per_request[request];
+  }
+
+  std::vector<std::string> loaded;
+  for (std::string& name : report.loaded) {
+    const ExpectedTensor* expected = model.Find(name);
+    if (expected != nullptr && written[name] < DestinationBytes(*expected)) {
+      report.missing.push_back(std::move(name));
+      continue;
+    }
+    loaded.push_back(std::move(name));
+  }
+  report.loaded = std::move(loaded);
+  std::sort(report.missing.begin(), report.missing.end());
+}
+
+void ReportBytesPerFile(const Checkpoint& checkpoint, const std::vector<uint64_t>& bytes_per_file,
+                        LoadReport& report) {
+  for (size_t file = 0; file < bytes_per_file.size(); ++file) {
+    if (bytes_per_file[file] == 0) continue;
+    report.rank.bytes_read_per_file.push_back({checkpoint.files()[file].name, bytes_per_file[file]});
+  }
+}
+
+// Fills the rank part of the report from the loaded tensors' slices.
+void ReportRank(const ModelState& model, const LoadOptions& options, LoadReport& report) {
+  report.rank.rank = options.rank;
+  report.rank.world_size = options.world_size;
+  report.rank.sliced = 0;
+  report.rank.empty = 0;
+  report.rank.destination_bytes = 0;
+  for (const std::string& name : report.loaded) {
+    const ExpectedTensor* expected = model.Find(name);
+    if (expected == nullptr) continue;
+    if (expected->IsSliced()) ++report.rank.sliced;
+    if (expected->slice && expected->slice->IsEmpty()) ++report.rank.empty;
+    report.rank.destination_bytes += DestinationBytes(*expected);
+  }
+}
+
 // Plans, reads and converts every match, filling the report's timings.
 Status ReadMatches(const Checkpoint& checkpoint, const ModelState& model,
                    const std::vector<internal::TensorMatch>& matches, const LoadOptions& options,
@@ -159,15 +289,18 @@ Status ReadMatches(const Checkpoint& checkpoint, const ModelState& model,
   plan_options.workers = workers;
   plan_options.staging_bytes = options.staging_bytes;
   plan_options.max_read_bytes = options.max_read_bytes;
-  SAFECKPT_ASSIGN_OR_RETURN(
-      internal::LoadPlan plan,
-      internal::PlanLoad(BuildRequests(checkpoint, model, matches), plan_options));
-  report.plan.bytes = plan.direct_bytes + plan.converted_bytes;
+  plan_options.max_gap_bytes = options.max_gap_bytes;
+  SAFECKPT_ASSIGN_OR_RETURN(Requests requests, BuildRequests(checkpoint, model, matches));
+  SAFECKPT_ASSIGN_OR_RETURN(internal::LoadPlan plan,
+                            internal::PlanLoad(requests.requests, plan_options));
+  report.plan.bytes = plan.direct_bytes + plan.converted_bytes + plan.gap_bytes;
   report.plan.seconds = SecondsSince(plan_start);
 
   internal::ThreadPool pool(workers);
   SAFECKPT_ASSIGN_OR_RETURN(internal::ExecutionStats stats,
                             internal::ExecutePlan(plan, FilePaths(checkpoint), pool));
+  ReportWrites(model, requests.expected, stats.bytes_written_per_request, report);
+  ReportBytesPerFile(checkpoint, stats.bytes_read_per_file, report);
   report.read.bytes = stats.bytes_read;
   report.read.seconds = stats.wall_seconds;
   report.convert.bytes = stats.converted_bytes;
@@ -198,10 +331,12 @@ Result<LoadReport> LoadCheckpoint(const Checkpoint& checkpoint, ModelState& mode
   const std::vector<internal::TensorMatch>& matches = reconciliation.matches;
 
   SAFECKPT_RETURN_IF_ERROR(CheckConversions(checkpoint, model, matches));
+  ReportRank(model, options, report);
   if (report.rejected || !options.read_data) return std::move(report);
 
   SAFECKPT_RETURN_IF_ERROR(CheckDestinations(checkpoint, model, matches));
   SAFECKPT_RETURN_IF_ERROR(ReadMatches(checkpoint, model, matches, options, report));
+  ReportRank(model, options, report);
   report.data_read = true;
   LogThroughput(options.logger, report);
   return std::move(report);

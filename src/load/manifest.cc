@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "core/json_writer.h"
+#include "safeckpt/sharding.h"
 #include "format/json_dom.h"
 #include "io/file.h"
 
@@ -98,7 +99,14 @@ Status ParseFields(simdjson::dom::object object, std::span<const Field<Target>> 
 
 // --- Tensor entries ---------------------------------------------------------
 
-Status ParseDtype(element value, const Location& location, ExpectedTensor& tensor) {
+// One entry of "tensors": the tensor, and its own sharding when it gives one.
+struct TensorEntry {
+  ExpectedTensor tensor;
+  std::optional<Sharding> sharding;
+};
+
+Status ParseDtype(element value, const Location& location, TensorEntry& entry) {
+  ExpectedTensor& tensor = entry.tensor;
   std::string_view name;
   if (value.get_string().get(name) != simdjson::SUCCESS) {
     return ManifestError(location, fmt::format("\"dtype\" is {}; expected a string such as \"BF16\"",
@@ -113,7 +121,8 @@ Status ParseDtype(element value, const Location& location, ExpectedTensor& tenso
   return Status::Ok();
 }
 
-Status ParseShape(element value, const Location& location, ExpectedTensor& tensor) {
+Status ParseShape(element value, const Location& location, TensorEntry& entry) {
+  ExpectedTensor& tensor = entry.tensor;
   simdjson::dom::array dimensions;
   if (value.get_array().get(dimensions) != simdjson::SUCCESS) {
     return ManifestError(location, fmt::format("\"shape\" is {}; expected an array of "
@@ -143,7 +152,8 @@ std::optional<TensorRole> ParseRole(std::string_view name) {
   return std::nullopt;
 }
 
-Status ParseRoleField(element value, const Location& location, ExpectedTensor& tensor) {
+Status ParseRoleField(element value, const Location& location, TensorEntry& entry) {
+  ExpectedTensor& tensor = entry.tensor;
   std::string_view name;
   std::optional<TensorRole> role;
   if (value.get_string().get(name) == simdjson::SUCCESS) role = ParseRole(name);
@@ -157,7 +167,8 @@ Status ParseRoleField(element value, const Location& location, ExpectedTensor& t
   return Status::Ok();
 }
 
-Status ParseTiedTo(element value, const Location& location, ExpectedTensor& tensor) {
+Status ParseTiedTo(element value, const Location& location, TensorEntry& entry) {
+  ExpectedTensor& tensor = entry.tensor;
   std::string_view source;
   if (value.get_string().get(source) != simdjson::SUCCESS || source.empty()) {
     return ManifestError(location, fmt::format("\"tied_to\" is {}; expected the name of another "
@@ -168,14 +179,101 @@ Status ParseTiedTo(element value, const Location& location, ExpectedTensor& tens
   return Status::Ok();
 }
 
-constexpr Field<ExpectedTensor> kTensorFields[] = {
+// --- Sharding ---------------------------------------------------------------
+// "shard", "replicate" and "slice" are parsed for tensor entries and for
+// "sharding" rules alike: any target with an optional `sharding` member.
+
+Result<uint32_t> ParseUint32(element value, const Location& location, std::string_view what) {
+  std::optional<uint64_t> number = internal::NonNegativeInteger(value);
+  if (!number || *number > UINT32_MAX) {
+    return ManifestError(location, fmt::format("{} is {}; expected an integer from 0 to {}", what,
+                                               DescribeValue(value), UINT32_MAX));
+  }
+  return static_cast<uint32_t>(*number);
+}
+
+template <typename Target>
+Status SetSharding(Sharding sharding, std::string_view key, const Location& location,
+                   Target& target) {
+  if (target.sharding) {
+    return ManifestError(location, fmt::format("\"{}\" and another of \"shard\", \"replicate\", "
+                                               "\"slice\" are both given; keep one",
+                                               key));
+  }
+  target.sharding = std::move(sharding);
+  return Status::Ok();
+}
+
+template <typename Target>
+Status ParseShardField(element value, const Location& location, Target& target) {
+  simdjson::dom::object object;
+  element dim;
+  if (value.get_object().get(object) != simdjson::SUCCESS || object.size() != 1 ||
+      object.at_key("dim").get(dim) != simdjson::SUCCESS) {
+    return ManifestError(location, fmt::format("\"shard\" is {}; expected {{\"dim\": D}}, the "
+                                               "dimension split across ranks",
+                                               DescribeValue(value)));
+  }
+  SAFECKPT_ASSIGN_OR_RETURN(uint32_t dimension, ParseUint32(dim, location, "\"shard\" \"dim\""));
+  return SetSharding(Sharding::Shard(dimension), "shard", location, target);
+}
+
+template <typename Target>
+Status ParseReplicateField(element value, const Location& location, Target& target) {
+  bool replicate = false;
+  if (value.get_bool().get(replicate) != simdjson::SUCCESS || !replicate) {
+    return ManifestError(location,
+                         fmt::format("\"replicate\" is {}; expected true (leave the key out "
+                                     "otherwise)",
+                                     DescribeValue(value)));
+  }
+  return SetSharding(Sharding::Replicate(), "replicate", location, target);
+}
+
+Result<IndexRange> ParseIndexRange(element value, size_t dim, const Location& location) {
+  simdjson::dom::array pair;
+  std::optional<uint64_t> start;
+  std::optional<uint64_t> stop;
+  if (value.get_array().get(pair) == simdjson::SUCCESS && pair.size() == 2) {
+    start = internal::NonNegativeInteger(pair.at(0).value_unsafe());
+    stop = internal::NonNegativeInteger(pair.at(1).value_unsafe());
+  }
+  if (!start || !stop || *start > *stop) {
+    return ManifestError(location, fmt::format("\"slice\" dimension {} is {}; expected [START, "
+                                               "STOP] with 0 <= START <= STOP",
+                                               dim, DescribeValue(value)));
+  }
+  return IndexRange{*start, *stop};
+}
+
+template <typename Target>
+Status ParseSliceField(element value, const Location& location, Target& target) {
+  simdjson::dom::array ranges;
+  if (value.get_array().get(ranges) != simdjson::SUCCESS) {
+    return ManifestError(location, fmt::format("\"slice\" is {}; expected one [START, STOP] "
+                                               "range per dimension, such as [[0, 2048], [0, 4096]]",
+                                               DescribeValue(value)));
+  }
+  Hyperslab slab;
+  for (element range : ranges) {
+    SAFECKPT_ASSIGN_OR_RETURN(IndexRange parsed,
+                              ParseIndexRange(range, slab.ranges.size(), location));
+    slab.ranges.push_back(parsed);
+  }
+  return SetSharding(Sharding::Slice(std::move(slab)), "slice", location, target);
+}
+
+constexpr Field<TensorEntry> kTensorFields[] = {
     {"dtype", true, ParseDtype},
     {"shape", true, ParseShape},
     {"role", false, ParseRoleField},
     {"tied_to", false, ParseTiedTo},
+    {"shard", false, ParseShardField<TensorEntry>},
+    {"replicate", false, ParseReplicateField<TensorEntry>},
+    {"slice", false, ParseSliceField<TensorEntry>},
 };
 
-Result<ExpectedTensor> ParseTensor(std::string_view name, element value, std::string_view file) {
+Result<TensorEntry> ParseTensor(std::string_view name, element value, std::string_view file) {
   Location location{file, name};
   simdjson::dom::object object;
   if (value.get_object().get(object) != simdjson::SUCCESS) {
@@ -184,11 +282,11 @@ Result<ExpectedTensor> ParseTensor(std::string_view name, element value, std::st
                                                DescribeValue(value)));
   }
 
-  ExpectedTensor tensor;
-  tensor.name = std::string(name);
-  SAFECKPT_RETURN_IF_ERROR(ParseFields<ExpectedTensor>(object, kTensorFields, "the tensor entry",
-                                                       location, tensor));
-  return tensor;
+  TensorEntry entry;
+  entry.tensor.name = std::string(name);
+  SAFECKPT_RETURN_IF_ERROR(
+      ParseFields<TensorEntry>(object, kTensorFields, "the tensor entry", location, entry));
+  return entry;
 }
 
 // Checks every tied_to once all tensors are known: the source must be another
@@ -274,22 +372,156 @@ Status ParseTensors(element value, const Location& location, Manifest& manifest)
                                                DescribeValue(value)));
   }
   for (simdjson::dom::key_value_pair member : tensors) {
-    SAFECKPT_ASSIGN_OR_RETURN(ExpectedTensor tensor,
+    SAFECKPT_ASSIGN_OR_RETURN(TensorEntry entry,
                               ParseTensor(member.key, member.value, location.file));
-    SAFECKPT_RETURN_IF_ERROR(manifest.model.Add(std::move(tensor)).WithContext(location.file));
+    if (entry.sharding) {
+      manifest.sharding.by_name.emplace(entry.tensor.name, std::move(*entry.sharding));
+    }
+    SAFECKPT_RETURN_IF_ERROR(manifest.model.Add(std::move(entry.tensor)).WithContext(location.file));
   }
   return CheckTiedSources(manifest.model, location.file);
+}
+
+// One element of "sharding": a pattern and what it does.
+struct RuleEntry {
+  std::string pattern;
+  std::optional<Sharding> sharding;
+};
+
+Status ParseRulePattern(element value, const Location& location, RuleEntry& rule) {
+  std::string_view pattern;
+  if (value.get_string().get(pattern) != simdjson::SUCCESS || pattern.empty()) {
+    return ManifestError(location, fmt::format("\"pattern\" is {}; expected an RE2 pattern such "
+                                               "as \"\\\\.experts\\\\.\"",
+                                               DescribeValue(value)));
+  }
+  rule.pattern = std::string(pattern);
+  return Status::Ok();
+}
+
+constexpr Field<RuleEntry> kRuleFields[] = {
+    {"pattern", true, ParseRulePattern},
+    {"shard", false, ParseShardField<RuleEntry>},
+    {"replicate", false, ParseReplicateField<RuleEntry>},
+    {"slice", false, ParseSliceField<RuleEntry>},
+};
+
+Status ParseShardingRules(element value, const Location& location, Manifest& manifest) {
+  simdjson::dom::array rules;
+  if (value.get_array().get(rules) != simdjson::SUCCESS) {
+    return ManifestError(location, fmt::format("\"sharding\" is {}; expected an array of rules "
+                                               "such as {{\"pattern\": \"mlp\", \"shard\": "
+                                               "{{\"dim\": 0}}}}",
+                                               DescribeValue(value)));
+  }
+  for (element rule_value : rules) {
+    const std::string where = fmt::format("sharding[{}]", manifest.sharding.rules.size());
+    simdjson::dom::object object;
+    if (rule_value.get_object().get(object) != simdjson::SUCCESS) {
+      return ManifestError(location, fmt::format("{} is {}; expected an object with \"pattern\" "
+                                                 "and one of \"shard\", \"replicate\", \"slice\"",
+                                                 where, DescribeValue(rule_value)));
+    }
+    RuleEntry rule;
+    SAFECKPT_RETURN_IF_ERROR(ParseFields<RuleEntry>(object, kRuleFields, where, location, rule));
+    if (!rule.sharding) {
+      return ManifestError(location, fmt::format("{} has no \"shard\", \"replicate\" or "
+                                                 "\"slice\"; give one",
+                                                 where));
+    }
+    manifest.sharding.rules.push_back({std::move(rule.pattern), std::move(*rule.sharding)});
+  }
+  return Status::Ok();
+}
+
+Status ParseRank(element value, const Location& location, Manifest& manifest) {
+  SAFECKPT_ASSIGN_OR_RETURN(manifest.sharding.rank, ParseUint32(value, location, "\"rank\""));
+  return Status::Ok();
+}
+
+Status ParseWorldSize(element value, const Location& location, Manifest& manifest) {
+  SAFECKPT_ASSIGN_OR_RETURN(uint32_t world_size,
+                            ParseUint32(value, location, "\"world_size\""));
+  if (world_size == 0) {
+    return ManifestError(location, "\"world_size\" is 0; expected the number of ranks, at least 1");
+  }
+  manifest.sharding.world_size = world_size;
+  return Status::Ok();
+}
+
+Status ParseAdapterName(element value, const Location& location, Manifest& manifest) {
+  std::string_view name;
+  if (value.get_string().get(name) != simdjson::SUCCESS || name.empty()) {
+    return ManifestError(location, fmt::format("\"adapter\" is {}; expected an adapter name "
+                                               "such as \"mixtral\" (safeckpt adapters lists them)",
+                                               DescribeValue(value)));
+  }
+  manifest.adapter = std::string(name);
+  return Status::Ok();
 }
 
 constexpr Field<Manifest> kManifestFields[] = {
     {"safeckpt_manifest", true, ParseVersion},
     {"renames", false, ParseRenames},
     {"tensors", true, ParseTensors},
+    {"rank", false, ParseRank},
+    {"world_size", false, ParseWorldSize},
+    {"sharding", false, ParseShardingRules},
+    {"adapter", false, ParseAdapterName},
 };
 
 // --- Formatting -------------------------------------------------------------
 
-void WriteTensor(internal::JsonWriter& writer, const ExpectedTensor& tensor) {
+// Writes the "shard", "replicate" or "slice" key of a sharding.
+void WriteSharding(internal::JsonWriter& writer, const Sharding& sharding) {
+  switch (sharding.kind) {
+    case Sharding::Kind::kReplicate:
+      writer.Key("replicate");
+      writer.Bool(true);
+      return;
+    case Sharding::Kind::kShard:
+      writer.Key("shard");
+      writer.BeginObject(/*inline_container=*/true);
+      writer.Key("dim");
+      writer.Uint(sharding.dim);
+      writer.EndObject();
+      return;
+    case Sharding::Kind::kSlice:
+      writer.Key("slice");
+      writer.BeginArray(/*inline_container=*/true);
+      for (const IndexRange& range : sharding.slice.ranges) {
+        writer.BeginArray(/*inline_container=*/true);
+        writer.Uint(range.start);
+        writer.Uint(range.stop);
+        writer.EndArray();
+      }
+      writer.EndArray();
+      return;
+  }
+}
+
+void WriteShardingLayout(internal::JsonWriter& writer, const ShardingLayout& layout) {
+  if (layout.rank != 0 || layout.world_size != 1) {
+    writer.Key("rank");
+    writer.Uint(layout.rank);
+    writer.Key("world_size");
+    writer.Uint(layout.world_size);
+  }
+  if (layout.rules.empty()) return;
+  writer.Key("sharding");
+  writer.BeginArray();
+  for (const ShardingRule& rule : layout.rules) {
+    writer.BeginObject(/*inline_container=*/true);
+    writer.Key("pattern");
+    writer.String(rule.pattern);
+    WriteSharding(writer, rule.sharding);
+    writer.EndObject();
+  }
+  writer.EndArray();
+}
+
+void WriteTensor(internal::JsonWriter& writer, const ExpectedTensor& tensor,
+                 const ShardingLayout& layout) {
   writer.Key(tensor.name);
   writer.BeginObject(/*inline_container=*/true);
   writer.Key("dtype");
@@ -306,6 +538,8 @@ void WriteTensor(internal::JsonWriter& writer, const ExpectedTensor& tensor) {
     writer.Key("tied_to");
     writer.String(tensor.tied_to);
   }
+  auto sharding = layout.by_name.find(tensor.name);
+  if (sharding != layout.by_name.end()) WriteSharding(writer, sharding->second);
   writer.EndObject();
 }
 
@@ -355,6 +589,7 @@ Result<Manifest> ParseManifest(std::string_view text, std::string_view display_n
   }
   SAFECKPT_RETURN_IF_ERROR(
       ParseFields<Manifest>(object, kManifestFields, "the manifest", location, manifest));
+  SAFECKPT_RETURN_IF_ERROR(ApplySharding(manifest.sharding, manifest.model).WithContext(display_name));
   return manifest;
 }
 
@@ -369,10 +604,17 @@ std::string FormatManifest(const Manifest& manifest) {
   writer.Key("safeckpt_manifest");
   writer.Uint(kManifestVersion);
   if (!manifest.renames.empty()) WriteRenames(writer, manifest.renames);
+  if (!manifest.adapter.empty()) {
+    writer.Key("adapter");
+    writer.String(manifest.adapter);
+  }
+  WriteShardingLayout(writer, manifest.sharding);
 
   writer.Key("tensors");
   writer.BeginObject();
-  for (const ExpectedTensor& tensor : manifest.model.tensors()) WriteTensor(writer, tensor);
+  for (const ExpectedTensor& tensor : manifest.model.tensors()) {
+    WriteTensor(writer, tensor, manifest.sharding);
+  }
   writer.EndObject();
 
   writer.EndObject();

@@ -17,15 +17,25 @@ std::string_view TensorRoleName(TensorRole role) {
 
 namespace {
 
-// Rejects a destination whose size differs from what dtype and shape imply,
-// because the loader writes exactly that many bytes into it.
-Status CheckDestination(const ExpectedTensor& tensor, uint64_t expected_bytes) {
-  if (tensor.data == nullptr || tensor.data_bytes == expected_bytes) return Status::Ok();
+// Rejects a destination whose size differs from what dtype and local shape
+// imply, because the loader writes exactly that many bytes into it.
+Status CheckDestination(const ExpectedTensor& tensor) {
+  if (tensor.data == nullptr) return Status::Ok();
+  const std::optional<uint64_t> expected_bytes = ByteSize(tensor.dtype, tensor.LocalShape());
+  if (expected_bytes && tensor.data_bytes == *expected_bytes) return Status::Ok();
+  if (tensor.slice) {
+    return InvalidArgument(
+        ErrorId::kDestinationInvalid,
+        fmt::format("tensor '{}': destination is {} bytes but slice {} of {} {} needs {} bytes",
+                    tensor.name, tensor.data_bytes, FormatHyperslab(*tensor.slice),
+                    DTypeName(tensor.dtype), FormatShape(tensor.shape),
+                    expected_bytes.value_or(0)));
+  }
   return InvalidArgument(
       ErrorId::kDestinationInvalid,
       fmt::format("tensor '{}': destination is {} bytes but {} {} needs {} bytes", tensor.name,
                   tensor.data_bytes, DTypeName(tensor.dtype), FormatShape(tensor.shape),
-                  expected_bytes));
+                  expected_bytes.value_or(0)));
 }
 
 }  // namespace
@@ -47,7 +57,8 @@ Status ModelState::Add(ExpectedTensor tensor) {
                     "or is not a multiple of 8)",
                     tensor.name, DTypeName(tensor.dtype), FormatShape(tensor.shape)));
   }
-  SAFECKPT_RETURN_IF_ERROR(CheckDestination(tensor, *bytes));
+  if (tensor.slice) SAFECKPT_RETURN_IF_ERROR(CheckHyperslab(*tensor.slice, tensor.shape, tensor.name));
+  SAFECKPT_RETURN_IF_ERROR(CheckDestination(tensor));
 
   by_name_.emplace(tensor.name, tensors_.size());
   tensors_.push_back(std::move(tensor));

@@ -69,14 +69,43 @@ std::vector<size_t> SortedByPosition(const std::vector<CopyRequest>& requests,
   return sorted;
 }
 
+// Returns the gap between the open task's end and `request`, when a read
+// may span it: same file and coalesce key, and at most max_gap bytes.
+std::optional<uint64_t> SpannableGap(const ReadTask& task, const CopyRequest& request,
+                                     const CopyRequest& previous, uint64_t max_gap) {
+  const uint64_t end = task.offset + task.length;
+  if (request.coalesce_key == 0 || request.coalesce_key != previous.coalesce_key) return std::nullopt;
+  if (task.file != request.file || request.offset < end) return std::nullopt;
+  const uint64_t gap = request.offset - end;
+  if (gap == 0 || gap > max_gap) return std::nullopt;
+  return gap;
+}
+
 // Adds direct reads for `requests[direct]`, coalescing ranges that follow
-// each other in a file and splitting at max_read bytes.
+// each other in a file (or, within one coalesce key, are separated by a small
+// gap) and splitting at max_read bytes.
 void AddDirectTasks(const std::vector<CopyRequest>& requests, const std::vector<size_t>& direct,
-                    uint64_t max_read, std::vector<ReadTask>& tasks) {
+                    uint64_t max_read, uint64_t max_gap, LoadPlan& plan) {
+  std::vector<ReadTask>& tasks = plan.tasks;
   bool task_open = false;
+  size_t previous = 0;
   for (size_t index : SortedByPosition(requests, direct)) {
     const CopyRequest& request = requests[index];
     auto* destination = static_cast<std::byte*>(request.destination);
+
+    // Read across a small gap of the same sliced tensor rather than start a
+    // new read; the gap counts against the read's size and piece limits.
+    if (task_open) {
+      ReadTask& task = tasks.back();
+      std::optional<uint64_t> gap = SpannableGap(task, request, requests[previous], max_gap);
+      if (gap && task.length + *gap < max_read && task.targets.size() + 1 < kMaxIovecs) {
+        task.targets.push_back(ReadTarget{nullptr, *gap, index});
+        task.length += *gap;
+        plan.gap_bytes += *gap;
+        plan.max_gap_bytes = std::max(plan.max_gap_bytes, *gap);
+      }
+    }
+    previous = index;
 
     uint64_t done = 0;
     while (done < request.nbytes) {
@@ -171,7 +200,7 @@ Result<LoadPlan> PlanLoad(const std::vector<CopyRequest>& requests, const PlanOp
     plan.converted_bytes += request.nbytes;
   }
 
-  AddDirectTasks(requests, direct, max_read, plan.tasks);
+  AddDirectTasks(requests, direct, max_read, options.max_gap_bytes, plan);
   for (const ReadTask& task : conversion_tasks) {
     plan.staging_bytes_per_worker = std::max(plan.staging_bytes_per_worker, task.length);
   }

@@ -32,6 +32,11 @@ struct CopyRequest {
   // null only when nbytes is 0.
   void* destination = nullptr;
   DType destination_dtype = DType::kU8;
+
+  // Requests with the same non-zero key (the runs of one sliced tensor) may
+  // share one read across a gap of at most PlanOptions::max_gap_bytes, whose
+  // bytes are read and discarded. 0 never reads across a gap.
+  uint64_t coalesce_key = 0;
 };
 
 struct PlanOptions {
@@ -44,13 +49,18 @@ struct PlanOptions {
   // Largest single read. Values above kMaxReadBytes, and 0, are treated as
   // kMaxReadBytes.
   uint64_t max_read_bytes = 16ull << 20;
+
+  // Largest gap between two direct requests with the same coalesce_key that
+  // one read spans; 0 never spans a gap.
+  uint64_t max_gap_bytes = 0;
 };
 
 // The largest read the plan ever asks for; Linux transfers at most
 // 0x7ffff000 bytes per read call, so this stays below that.
 inline constexpr uint64_t kMaxReadBytes = 1ull << 30;
 
-// Consecutive file bytes that land in one destination.
+// Consecutive file bytes that land in one destination. A null destination
+// marks a gap: the bytes are read into scratch memory and dropped.
 struct ReadTarget {
   std::byte* destination = nullptr;
   uint64_t length = 0;
@@ -92,6 +102,10 @@ struct LoadPlan {
 
   uint64_t direct_bytes = 0;     // bytes read straight into destinations
   uint64_t converted_bytes = 0;  // bytes read through staging and converted
+  uint64_t gap_bytes = 0;        // bytes read across gaps and dropped
+
+  // The longest gap target of any task: the scratch memory each worker needs.
+  uint64_t max_gap_bytes = 0;
 };
 
 // Builds the read tasks for `requests`:
@@ -99,6 +113,8 @@ struct LoadPlan {
 //     destinations; ranges adjacent in one file are coalesced into one
 //     preadv of at most IOV_MAX pieces and max_read_bytes bytes, and longer
 //     ranges are split into max_read_bytes chunks so workers share them;
+//     ranges of one coalesce_key separated by at most max_gap_bytes are
+//     coalesced too, the gap read into scratch memory;
 //   - requests with conversion are split into whole-element chunks that fit
 //     both max_read_bytes and staging_bytes / workers;
 //   - requests of zero bytes are skipped.

@@ -205,6 +205,28 @@ void AppendPhases(std::string& out, const LoadReport& report) {
   out += fmt::format("  threads: {}\n", report.threads);
 }
 
+// This rank's share: shown only for a sharded load, a sliced tensor or an
+// adapter, so the report of a whole-tensor load is unchanged.
+void AppendRank(std::string& out, const LoadReport& report) {
+  const RankReport& rank = report.rank;
+  if (!rank.IsShown()) return;
+  out += fmt::format("rank {} of {}: {} of {} loaded tensors sliced", rank.rank, rank.world_size,
+                     rank.sliced, report.loaded.size());
+  if (rank.empty > 0) out += fmt::format(" ({} with no elements on this rank)", rank.empty);
+  out += fmt::format(", destinations {}\n", FormatBytes(rank.destination_bytes));
+  if (!rank.adapter.empty()) {
+    out += fmt::format("adapter {}: read from {} checkpoint tensors\n", rank.adapter,
+                       rank.adapter_sources);
+  }
+  if (rank.bytes_read_per_file.empty()) return;
+  out += "bytes read per file:\n";
+  std::vector<std::string> lines;
+  for (const FileBytes& file : rank.bytes_read_per_file) {
+    lines.push_back(fmt::format("{} {}", file.file, FormatBytes(file.bytes)));
+  }
+  AppendCappedLines(out, lines);
+}
+
 void AppendChecksums(std::string& out, const LoadReport& report) {
   if (report.checksums.empty()) return;
   std::vector<std::string> lines;
@@ -375,6 +397,34 @@ void WriteChecksums(internal::JsonWriter& writer, const LoadReport& report) {
   writer.EndObject();
 }
 
+void WriteRank(internal::JsonWriter& writer, const LoadReport& report) {
+  const RankReport& rank = report.rank;
+  writer.Key("rank");
+  writer.BeginObject();
+  const std::pair<std::string_view, uint64_t> numbers[] = {
+      {"rank", rank.rank},
+      {"world_size", rank.world_size},
+      {"sliced", rank.sliced},
+      {"empty", rank.empty},
+      {"destination_bytes", rank.destination_bytes},
+      {"adapter_sources", rank.adapter_sources},
+  };
+  for (const auto& [key, number] : numbers) {
+    writer.Key(key);
+    writer.Uint(number);
+  }
+  writer.Key("adapter");
+  writer.String(rank.adapter);
+  writer.Key("bytes_read_per_file");
+  writer.BeginObject();
+  for (const FileBytes& file : rank.bytes_read_per_file) {
+    writer.Key(file.file);
+    writer.Uint(file.bytes);
+  }
+  writer.EndObject();
+  writer.EndObject();
+}
+
 }  // namespace
 
 std::string FormatReportText(const LoadReport& report) {
@@ -394,6 +444,7 @@ std::string FormatReportText(const LoadReport& report) {
   AppendStaleCopies(out, report);
   AppendSentences(out, "warnings", report.warnings);
   AppendSentences(out, "rejected because", report.rejection_reasons);
+  AppendRank(out, report);
   AppendPhases(out, report);
   AppendChecksums(out, report);
   return out;
@@ -426,6 +477,7 @@ std::string FormatReportJson(const LoadReport& report) {
   WriteStaleCopies(writer, report);
   WriteStringList(writer, "warnings", report.warnings);
   WritePhases(writer, report);
+  WriteRank(writer, report);
   WriteChecksums(writer, report);
   writer.EndObject();
 
