@@ -8,7 +8,7 @@
     report.raise_if_failed()
 
 The compatible surface is safe_open here and the safeckpt.torch and
-safeckpt.numpy modules; every file is validated by the same reader as the
+safeckpt.numpy modules. Every file is validated by the same reader as the
 safeckpt command (docs/format.md), and errors raise SafeckptError with the
 library's message.
 """

@@ -75,7 +75,7 @@ def from_numpy(dtype):
 
 
 def raw_numpy_dtype(name):
-    """Return the numpy dtype that holds the raw bits of a dtype numpy lacks.
+    """Return the numpy dtype for the raw bits of a dtype that numpy lacks.
 
     16-bit BF16 becomes uint16 and the 8-bit float8 types uint8, both with the
     tensor's shape. The sub-byte types (F4, F6_*) become uint8 bytes, packed

@@ -22,11 +22,11 @@ class LoadReport:
     """What a load did: the report of `safeckpt load` as an object.
 
     Every field of the command's JSON report (`safeckpt load --format json`)
-    is an attribute of the same name: checkpoint, policy, data_read,
-    accepted, rejection_reasons, loaded, missing, unexpected (lists of
-    names), shape_mismatch, converted, tied, prefixes_stripped,
-    partial_prefixes, stale_copies (lists of dicts), bookkeeping_loaded,
-    bookkeeping_kept, bookkeeping_ignored, warnings, phases, threads.
+    is an attribute of the same name. Lists of names: loaded, missing,
+    unexpected, bookkeeping_loaded, bookkeeping_kept, bookkeeping_ignored,
+    warnings and rejection_reasons. Lists of dicts: shape_mismatch,
+    converted, tied, prefixes_stripped, partial_prefixes and stale_copies.
+    Also checkpoint, policy, data_read, accepted, phases, threads and rank.
     `counts` has one attribute per count (counts.loaded, counts.missing, ...).
 
     str(report) is the command's text report; to_json() its JSON report.
@@ -143,20 +143,22 @@ def _sharding_specs(entries, shard):
                     f"{type(shard).__name__}")
 
 
-def _run(module_or_state_dict, checkpoint, options, read_data):
+def _run(module_or_state_dict, checkpoint, *, renames, bookkeeping, policy, rank, world_size,
+         shard, threads, read_data):
+    """Describe the model and check or load the checkpoint against it."""
     entries = _model_state.describe(module_or_state_dict, with_memory=read_data)
-    _check_rank(options["rank"], options["world_size"])
-    by_name, rules = _sharding_specs(entries, options["shard"])
+    _check_rank(rank, world_size)
+    by_name, rules = _sharding_specs(entries, shard)
     text, json_text = _core.load_into(
         path_of(checkpoint),
         [entry.as_load_entry(read_data) for entry in entries],
-        _rename_pairs(options["renames"]),
-        _bookkeeping_patterns(options["bookkeeping"]),
-        options["policy"],
-        options.get("threads", 0),
+        _rename_pairs(renames),
+        _bookkeeping_patterns(bookkeeping),
+        policy,
+        threads,
         read_data,
-        options["rank"],
-        options["world_size"],
+        rank,
+        world_size,
         by_name,
         rules,
     )
@@ -169,9 +171,10 @@ def load_into(module_or_state_dict, checkpoint, *, renames=(), bookkeeping=(), p
 
     `module_or_state_dict` is a torch.nn.Module or a dict of name to CPU
     tensor (or numpy array). Each matched checkpoint tensor is read into the
-    existing tensor's memory, converted to its dtype on the way; no second
-    copy of the model is made. `checkpoint` is a .safetensors file or a
-    directory (with model.safetensors.index.json, or of *.safetensors files).
+    existing tensor's memory and converted to its dtype on the way, so no
+    second copy of the model is made. `checkpoint` is a .safetensors file or
+    a directory (with model.safetensors.index.json, or of *.safetensors
+    files).
 
     renames: (pattern, replacement) pairs, RE2 syntax, the first matching
         rule renames a checkpoint name (\\1 refers to a group).
@@ -197,9 +200,10 @@ def load_into(module_or_state_dict, checkpoint, *, renames=(), bookkeeping=(), p
     tensor that cannot be written in place (not on the CPU, not contiguous).
     The GIL is released while reading.
     """
-    options = dict(renames=renames, bookkeeping=bookkeeping, policy=policy, rank=rank,
-                   world_size=world_size, shard=shard, threads=_thread_count(threads))
-    entries, report = _run(module_or_state_dict, checkpoint, options, read_data=True)
+    entries, report = _run(module_or_state_dict, checkpoint, renames=renames,
+                           bookkeeping=bookkeeping, policy=policy, rank=rank,
+                           world_size=world_size, shard=shard, threads=_thread_count(threads),
+                           read_data=True)
     _set_extra_states(entries, report)
     return report
 
@@ -211,9 +215,9 @@ def check(module_or_state_dict, checkpoint, *, renames=(), bookkeeping=(), polic
     Only names, dtypes and shapes are used, so the model may live on any
     device, the meta device included. The report is that of `safeckpt check`.
     """
-    options = dict(renames=renames, bookkeeping=bookkeeping, policy=policy, rank=rank,
-                   world_size=world_size, shard=shard)
-    _, report = _run(module_or_state_dict, checkpoint, options, read_data=False)
+    _, report = _run(module_or_state_dict, checkpoint, renames=renames, bookkeeping=bookkeeping,
+                     policy=policy, rank=rank, world_size=world_size, shard=shard, threads=0,
+                     read_data=False)
     return report
 
 

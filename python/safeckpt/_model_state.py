@@ -144,14 +144,14 @@ def _is_module(value):
 
 
 def _extra_state_entry(name, value, module):
-    """An extra-state entry: loaded into a fresh tensor, then set_extra_state."""
+    """Describe an extra-state entry, which loads into a fresh tensor for set_extra_state."""
     if _is_torch_tensor(value):
         dtype, shape = _describe_value(name, value)
         destination = _torch_module().empty(shape, dtype=value.dtype)
     else:
         # A non-tensor extra state (a dict, io.BytesIO) has no safetensors
-        # form; it is described as empty bytes and only a checkpoint entry
-        # of zero bytes matches it.
+        # form. It is described as empty bytes, so only a checkpoint entry of
+        # zero bytes matches it.
         dtype, shape, destination = "U8", [0], None
     return ModelTensor(name, dtype, shape, "bookkeeping", value,
                        extra_state_module=module, destination=destination)
@@ -161,8 +161,8 @@ def describe(module_or_state_dict, with_memory):
     """Return the ModelTensor list of a torch module or a state dict.
 
     With `with_memory`, every tensor must be CPU memory that can be written
-    in place (checked here, raising ValueError naming the tensor); without,
-    only names, dtypes and shapes matter, so meta or GPU tensors are fine.
+    in place, and ValueError names the first that is not. Without it, only
+    names, dtypes and shapes matter, so meta or GPU tensors are fine.
     """
     if _is_module(module_or_state_dict):
         state = module_or_state_dict.state_dict()
@@ -205,11 +205,11 @@ def _role(name, parameters):
 def _find_aliases(entries, identities):
     """Set alias_of for entries that are the same tensor; raise on a partial overlap.
 
-    Two entries are the same tensor when they name the same Parameter object
-    (`identities` maps names to id(parameter); this also covers tensors on
-    the meta device, which have no memory) or cover the same memory with the
-    same dtype and shape. Tensors of zero bytes share nothing. Each group's
-    root is its first entry in state_dict order.
+    Two entries are the same tensor when they name the same Parameter
+    object, which `identities` maps names to, or cover the same memory with
+    the same dtype and shape. Parameter identity also covers tensors on the
+    meta device, which have no memory. Tensors of zero bytes share nothing.
+    Each group's root is its first entry in state_dict order.
     """
     roots = list(range(len(entries)))
 

@@ -203,11 +203,11 @@ class TensorSlice:
     """One tensor of an open file, read in part by indexing.
 
     slice[...] accepts ints (negative ones count from the end), slices with
-    any step, and one Ellipsis, like numpy basic indexing; dimensions not
-    indexed are taken whole. Only the elements between the first and the last
-    selected index of each dimension are read. A step other than 1 is applied
-    after the read, so with framework="pt" a negative step raises as torch
-    indexing does.
+    any step, and one Ellipsis, like numpy basic indexing. Dimensions not
+    indexed are taken whole. Only the elements between the first and the
+    last selected index of each dimension are read. A step other than 1 is
+    applied after the read, so with framework="pt" a negative step raises as
+    torch indexing does.
     """
 
     def __init__(self, reader, name, dtype, shape):

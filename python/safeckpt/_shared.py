@@ -55,8 +55,9 @@ def save_order(entries):
     """Sort (name, dtype, shape, data) entries for writing.
 
     Wider elements come first, then names in order, as the safetensors
-    package writes them: each tensor then starts at a multiple of its element
-    size within the data section, which the 8-byte header padding keeps in
-    the file, so readers that map the file get aligned tensors.
+    package writes them. Each tensor then starts at a multiple of its element
+    size within the data section. The header is padded to a multiple of 8
+    bytes, so the file offsets are aligned too and readers that map the file
+    get aligned tensors.
     """
     return sorted(entries, key=lambda entry: (-_dtypes.BITS[entry[1]], entry[0]))

@@ -37,7 +37,7 @@ def save_file(tensor_dict, filename, metadata=None):
     """Write numpy arrays to a safetensors file, crash-safely.
 
     The file is written under a temporary name, flushed and renamed, so
-    `filename` holds either its old content or the complete new file.
+    `filename` contains either its old content or the complete new file.
     """
     _core.serialize_file(_entries(tensor_dict), path_of(filename), metadata_items(metadata))
 

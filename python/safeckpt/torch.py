@@ -185,15 +185,15 @@ def save_model(model, filename, metadata=None, force_contiguous=False):
     """Save a model's state_dict, one name per shared storage.
 
     Tied weights are stored once, under the first name in sorted order that
-    covers the whole storage; the metadata maps each dropped name to the kept
-    one. With force_contiguous, non-contiguous tensors are stored as
+    covers the whole storage. The metadata maps each dropped name to the kept
+    name. With force_contiguous, non-contiguous tensors are stored as
     contiguous copies.
     """
     state_dict = model.state_dict()
-    for kept, removed in _remove_duplicate_names(state_dict).items():
+    for kept_name, removed in _remove_duplicate_names(state_dict).items():
         for name in removed:
             metadata = {} if metadata is None else metadata
-            metadata.setdefault(name, kept)
+            metadata.setdefault(name, kept_name)
             del state_dict[name]
     if force_contiguous:
         state_dict = {name: tensor.contiguous() for name, tensor in state_dict.items()}

@@ -50,10 +50,10 @@ struct PreparedModel {
   std::vector<ModelTensor> tensors;
 };
 
-// `entries` holds (name, dtype, shape, role, alias_of, destination) tuples:
-// alias_of is the index of the entry whose memory this one shares, or -1,
-// and destination a writable buffer or None (for a check, or a tensor
-// without memory such as a non-tensor extra state).
+// `entries` contains (name, dtype, shape, role, alias_of, destination)
+// tuples. alias_of is the index of the entry whose memory this one shares,
+// or -1. destination is a writable buffer, or None for a check and for a
+// tensor without memory such as a non-tensor extra state.
 PreparedModel PrepareModel(const py::list& entries) {
   PreparedModel prepared;
   prepared.tensors.reserve(entries.size());
@@ -159,7 +159,7 @@ py::tuple LoadInto(const std::string& checkpoint, const py::list& entries,
   return py::make_tuple(text, json);
 }
 
-// `entries` holds (name, dtype, shape, role, tied_to) tuples.
+// `entries` contains (name, dtype, shape, role, tied_to) tuples.
 std::string FormatManifestText(const py::list& entries) {
   Manifest manifest;
   for (py::handle entry : entries) {

@@ -30,9 +30,9 @@ struct ModelTensor {
 // The shapes in `tensors` are those of the live tensors, which for a rank
 // of a sharded model are its parts. Unless `sharding` is a single-process
 // layout, each tensor's global shape is taken from the checkpoint tensor it
-// matches and `sharding` resolves the part of it this rank holds; a tensor
-// whose resolved part has the live tensor's shape loads that part, and any
-// other keeps its live shape (so the report shows a shape mismatch).
+// matches, and `sharding` resolves the part of it that this rank holds. A
+// tensor whose resolved part has the live tensor's shape loads that part.
+// Any other keeps its live shape, so the report shows a shape mismatch.
 // options.rank and options.world_size are taken from `sharding`.
 //
 // A tensor that aliases another is tied to it (ExpectedTensor::tied_to), so

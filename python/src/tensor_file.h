@@ -26,8 +26,8 @@ struct TensorRead {
 };
 
 // Thread safety: after Open or FromBytes the header is immutable, and the
-// read methods may be called from several threads; reads of one file share
-// one thread pool and run one batch at a time.
+// read methods may be called from several threads. Reads of one file share
+// one thread pool, which runs one batch at a time.
 class TensorFile {
  public:
   // Reads and validates the header of the file at `path` (every rule of
@@ -52,9 +52,9 @@ class TensorFile {
   Result<const TensorInfo*> Get(std::string_view name) const;
 
   // Reads whole tensors. Fails with kDestinationInvalid when a destination
-  // differs from its tensor's size, and with the read error (kShortRead when
-  // the file was truncated after opening) otherwise; destinations may then
-  // be partly written.
+  // differs from its tensor's size, and otherwise with the read error, such
+  // as kShortRead when the file was truncated after opening. Destinations
+  // may then be partly written.
   Status ReadTensors(const std::vector<TensorRead>& reads) const;
 
   // Reads the hyperslab `runs` of `tensor` into `destination`, which must be

@@ -51,8 +51,8 @@ void CheckName(const std::string& name, std::set<std::string>& seen) {
   }
 }
 
-// `entries` holds (name, dtype name, shape, buffer) tuples; each buffer is
-// C-contiguous and exactly as large as dtype and shape imply.
+// `entries` contains (name, dtype name, shape, buffer) tuples. Each buffer
+// must be C-contiguous and exactly as large as dtype and shape imply.
 PreparedTensors PrepareTensors(const py::list& entries) {
   PreparedTensors prepared;
   prepared.views.reserve(entries.size());

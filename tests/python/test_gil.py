@@ -35,7 +35,7 @@ def progress_during(call, spinner):
     """Return how far the spinner advanced while `call` ran.
 
     With a switch interval longer than the call, a thread waiting for the
-    GIL asks for it only after the interval, so the spinner cannot advance
+    GIL requests it only after the interval, so the spinner cannot advance
     between the two reads of its count (both with the GIL held) unless the
     call released the GIL. The short sleep first hands the GIL to the
     spinner, so its wait starts with the long interval.
@@ -59,8 +59,8 @@ def test_load_into_and_load_file_release_the_gil(tmp_path):
 
     with Spinner() as spinner:
         # The control: bytes.count holds the GIL, so the spinner stays put.
-        held = bytes(16 << 20)
-        assert progress_during(lambda: held.count(b"x"), spinner) == 0
+        zeros = bytes(16 << 20)
+        assert progress_during(lambda: zeros.count(b"x"), spinner) == 0
         assert progress_during(lambda: safeckpt.load_into(destination, path, threads=1), spinner) > 0
         assert progress_during(lambda: st.load_file(path), spinner) > 0
         data = path.read_bytes()
