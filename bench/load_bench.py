@@ -25,6 +25,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 import statistics
 import time
 
@@ -54,25 +55,29 @@ def timed(command, load_phase):
 
     With load_phase, seconds is the read phase of safeckpt's JSON report
     (reads and conversions, wall time); otherwise the whole process."""
-    rss_file = "/tmp/safeckpt-bench-rss"
-    start = time.perf_counter()
-    result = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_file] + command,
-                            check=True, stdout=subprocess.PIPE, text=True)
-    seconds = time.perf_counter() - start
+    with tempfile.NamedTemporaryFile("r", prefix="safeckpt-bench-rss-") as rss_file:
+        start = time.perf_counter()
+        result = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_file.name] + command,
+                                check=True, stdout=subprocess.PIPE, text=True)
+        seconds = time.perf_counter() - start
+        rss_kib = int(rss_file.read().strip().splitlines()[-1])
     if load_phase:
         seconds = json.loads(result.stdout)["phases"]["read"]["seconds"]
-    with open(rss_file) as handle:
-        rss_kib = int(handle.read().strip().splitlines()[-1])
     return seconds, rss_kib / 1024
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dir", default="/tmp/safeckpt-bench")
-    parser.add_argument("--gib", type=float, default=2.0)
-    parser.add_argument("--shards", type=int, default=4)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--dir", default="/tmp/safeckpt-bench",
+                        help="where the checkpoint is generated, once (default %(default)s)")
+    parser.add_argument("--gib", type=float, default=2.0,
+                        help="checkpoint size in GiB when generating (default %(default)s)")
+    parser.add_argument("--shards", type=int, default=4,
+                        help="shard files when generating (default %(default)s)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs per case; best and median are printed (default %(default)s)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="safeckpt load --threads; 0 means its default, one per core")
     args = parser.parse_args()
 
     bench_dir = pathlib.Path(args.dir)

@@ -87,6 +87,16 @@ TEST(KeyRulesTest, InvalidPatternIsRejected) {
   EXPECT_ERROR(CompiledKeyRules::Compile(rules), ErrorId::kRuleInvalid, "missing )");
 }
 
+TEST(KeyRulesTest, EmptyPatternIsRejected) {
+  KeyRules rules;
+  rules.renames = {{"", "x"}};
+  EXPECT_ERROR(CompiledKeyRules::Compile(rules), ErrorId::kRuleInvalid, "rename pattern is empty");
+  KeyRules bookkeeping;
+  bookkeeping.bookkeeping_patterns = {""};
+  EXPECT_ERROR(CompiledKeyRules::Compile(bookkeeping), ErrorId::kRuleInvalid,
+               "bookkeeping pattern is empty");
+}
+
 TEST(KeyRulesTest, ReplacementWithMissingGroupIsRejected) {
   KeyRules rules;
   rules.renames = {{"^layer\\.(\\d+)", "layers.\\2"}};

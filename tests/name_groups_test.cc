@@ -156,6 +156,17 @@ TEST(NameGroupsTest, NumberWithLeadingZeroStaysLiteral) {
             (Names{"block.1.weight", "block.01.weight"}));
 }
 
+TEST(NameGroupsTest, LongWordSetsSplitAcrossLines) {
+  Names names;
+  for (int i = 0; i < 100; ++i) names.push_back("t" + std::to_string(i) + ".weight");
+  Names lines = GroupNames(names);
+  EXPECT_EQ(lines.size(), 4u) << ::testing::PrintToString(lines);
+  for (const std::string& line : lines) {
+    EXPECT_LE(std::count(line.begin(), line.end(), ','), 31) << line;
+  }
+  ExpectExactExpansion(names, lines);
+}
+
 TEST(NameGroupsTest, DigitsInsideComponentAreWords) {
   EXPECT_EQ(GroupNames({"conv1.weight", "conv2.weight"}), Names{"{conv1,conv2}.weight"});
 }

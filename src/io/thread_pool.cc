@@ -2,6 +2,7 @@
 
 #include <exception>
 #include <string>
+#include <system_error>
 
 namespace safeckpt::internal {
 namespace {
@@ -26,7 +27,13 @@ ThreadPool::ThreadPool(uint32_t threads) {
   if (threads == 0) threads = 1;
   workers_.reserve(threads);
   for (uint32_t worker = 0; worker < threads; ++worker) {
-    workers_.emplace_back([this, worker] { WorkerLoop(worker); });
+    // The system may refuse more threads (RLIMIT_NPROC, memory). The pool
+    // then runs with the workers it got, or on the caller's thread.
+    try {
+      workers_.emplace_back([this, worker] { WorkerLoop(worker); });
+    } catch (const std::system_error&) {
+      break;
+    }
   }
 }
 
@@ -41,6 +48,7 @@ ThreadPool::~ThreadPool() {
 
 Status ThreadPool::Run(size_t count, const Task& task) {
   if (count == 0) return Status::Ok();
+  if (workers_.empty()) return RunInline(count, task);
   std::lock_guard<std::mutex> run_lock(run_mutex_);
 
   {
@@ -91,6 +99,13 @@ void ThreadPool::RunTasks(uint32_t worker) {
   std::lock_guard<std::mutex> lock(mutex_);
   --busy_workers_;
   if (busy_workers_ == 0) work_done_.notify_all();
+}
+
+Status ThreadPool::RunInline(size_t count, const Task& task) {
+  for (size_t index = 0; index < count; ++index) {
+    SAFECKPT_RETURN_IF_ERROR(InvokeTask(task, index, 0));
+  }
+  return Status::Ok();
 }
 
 void ThreadPool::RecordError(Status status) {

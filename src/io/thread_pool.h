@@ -7,6 +7,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <algorithm>
 #include <vector>
 
 #include "safeckpt/status.h"
@@ -26,13 +27,16 @@ class ThreadPool {
   // buffers without locking.
   using Task = std::function<Status(size_t task, uint32_t worker)>;
 
-  // Starts `threads` workers; 0 is treated as 1.
+  // Starts `threads` workers; 0 is treated as 1. When the system refuses to
+  // start some, the pool keeps those it got; with none, Run() executes tasks
+  // on the calling thread as worker 0.
   explicit ThreadPool(uint32_t threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
-  uint32_t size() const { return static_cast<uint32_t>(workers_.size()); }
+  // Number of workers, at least 1 (the calling thread when none started).
+  uint32_t size() const { return std::max<uint32_t>(1, static_cast<uint32_t>(workers_.size())); }
 
   // Runs task(i, worker) for every i in [0, count) and waits for them. Tasks
   // start in index order. The first error wins: tasks not yet started are
@@ -44,6 +48,7 @@ class ThreadPool {
   void WorkerLoop(uint32_t worker);
   void RunTasks(uint32_t worker);
   void RecordError(Status status);
+  Status RunInline(size_t count, const Task& task);
 
   std::vector<std::thread> workers_;
   std::mutex run_mutex_;  // serialises Run()

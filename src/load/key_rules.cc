@@ -28,6 +28,13 @@ Status RuleInvalid(std::string message) {
 }
 
 Result<std::unique_ptr<RE2>> CompilePattern(std::string_view pattern, std::string_view kind) {
+  // An empty pattern matches every name (at its start), which is never what
+  // a rule means and makes every tensor both missing and unexpected.
+  if (pattern.empty()) {
+    return RuleInvalid(fmt::format("{} pattern is empty; give a regular expression that matches "
+                                   "part of the names to change",
+                                   kind));
+  }
   RE2::Options options;
   options.set_log_errors(false);
   auto regex = std::make_unique<RE2>(re2::StringPiece(pattern.data(), pattern.size()), options);

@@ -136,15 +136,16 @@ std::string KeyWithout(const Pattern& pattern, size_t position) {
   return key;
 }
 
-std::vector<uint64_t> Union(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
-  std::vector<uint64_t> merged;
-  merged.reserve(a.size() + b.size());
-  std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(merged));
-  return merged;
+// Sorts `values` and removes duplicates.
+template <typename T>
+void SortUnique(std::vector<T>& values) {
+  std::sort(values.begin(), values.end());
+  values.erase(std::unique(values.begin(), values.end()), values.end());
 }
 
 // Merges patterns that agree everywhere except at `position`. Returns whether
-// any two merged.
+// any two merged. Numbers are appended and sorted once at the end, so merging
+// n names costs O(n log n), not O(n^2).
 bool MergeAlong(std::vector<Pattern>& patterns, size_t position) {
   std::unordered_map<std::string, size_t> index_by_key;
   std::vector<Pattern> merged;
@@ -155,9 +156,10 @@ bool MergeAlong(std::vector<Pattern>& patterns, size_t position) {
       continue;
     }
     std::vector<uint64_t>& numbers = merged[it->second][position].numbers;
-    numbers = Union(numbers, pattern[position].numbers);
+    numbers.insert(numbers.end(), pattern[position].numbers.begin(), pattern[position].numbers.end());
   }
   bool changed = merged.size() != patterns.size();
+  for (Pattern& pattern : merged) SortUnique(pattern[position].numbers);
   patterns = std::move(merged);
   return changed;
 }
@@ -209,8 +211,28 @@ std::string WordKeyWithout(const Pattern& pattern, size_t position) {
   return key;
 }
 
+// A word set longer than this is split over several lines: one line listing
+// thousands of unrelated names helps nobody read a report.
+constexpr size_t kMaxWordsPerSet = 32;
+
+// Appends `pattern` to `out`, split into patterns of at most kMaxWordsPerSet
+// words at `position`. The split lines together still stand for exactly the
+// same names.
+void SplitWordSet(Pattern& pattern, size_t position, std::vector<Pattern>& out) {
+  std::vector<std::string> words = std::move(pattern[position].words);
+  for (size_t begin = 0; begin < words.size(); begin += kMaxWordsPerSet) {
+    size_t end = std::min(words.size(), begin + kMaxWordsPerSet);
+    Pattern part = pattern;
+    part[position].words.assign(words.begin() + begin, words.begin() + end);
+    part[position].text = part[position].words.front();
+    if (part[position].words.size() == 1) part[position].words.clear();
+    out.push_back(std::move(part));
+  }
+}
+
 // Merges patterns that differ only in the word at `position` into one whose
-// component there lists every word. Returns whether any two merged.
+// component there lists every word. Returns whether the number of patterns
+// went down.
 bool MergeWordsAlong(std::vector<Pattern>& patterns, size_t position) {
   std::unordered_map<std::string, size_t> index_by_key;
   std::vector<Pattern> merged;
@@ -227,29 +249,64 @@ bool MergeWordsAlong(std::vector<Pattern>& patterns, size_t position) {
     }
     Component& target = merged[it->second][position];
     if (target.words.empty()) target.words = {target.text};
-    std::vector<std::string> incoming = pattern[position].words;
-    if (incoming.empty()) incoming = {pattern[position].text};
-    std::vector<std::string> words;
-    std::set_union(target.words.begin(), target.words.end(), incoming.begin(), incoming.end(),
-                   std::back_inserter(words));
-    target.words = std::move(words);
-    target.text = target.words.front();
+    Component& incoming = pattern[position];
+    if (incoming.words.empty()) {
+      target.words.push_back(std::move(incoming.text));
+    } else {
+      target.words.insert(target.words.end(), incoming.words.begin(), incoming.words.end());
+    }
   }
-  bool changed = merged.size() != patterns.size();
-  patterns = std::move(merged);
-  return changed;
+  size_t before = patterns.size();
+  patterns.clear();
+  for (Pattern& pattern : merged) {
+    if (position >= pattern.size() || pattern[position].words.empty()) {
+      patterns.push_back(std::move(pattern));
+      continue;
+    }
+    SortUnique(pattern[position].words);
+    SplitWordSet(pattern, position, patterns);
+  }
+  // Splitting can undo a merge, so only a net reduction counts as progress;
+  // otherwise MergeWords would merge and split the same lines forever.
+  return patterns.size() < before;
+}
+
+// Returns the positions at which two patterns hold different literal
+// components: merging along any other position cannot change anything, and
+// skipping them keeps long names with many components cheap.
+std::vector<size_t> PositionsWithDifferentWords(const std::vector<Pattern>& patterns) {
+  std::vector<const Component*> first;
+  std::vector<bool> differs;
+  for (const Pattern& pattern : patterns) {
+    if (pattern.size() > first.size()) {
+      first.resize(pattern.size(), nullptr);
+      differs.resize(pattern.size(), false);
+    }
+    for (size_t i = 0; i < pattern.size(); ++i) {
+      const Component& component = pattern[i];
+      if (component.numeric || differs[i]) continue;
+      if (first[i] == nullptr) {
+        first[i] = &component;
+      } else if (first[i]->text != component.text || first[i]->words != component.words) {
+        differs[i] = true;
+      }
+    }
+  }
+  std::vector<size_t> positions;
+  for (size_t i = 0; i < differs.size(); ++i) {
+    if (differs[i]) positions.push_back(i);
+  }
+  return positions;
 }
 
 // Folds lines that differ in one literal component, position by position,
 // until nothing changes. Each merged line is still a full product, so it
 // expands back to exactly the names it stands for.
 void MergeWords(std::vector<Pattern>& patterns) {
-  size_t longest = 0;
-  for (const Pattern& pattern : patterns) longest = std::max(longest, pattern.size());
   bool changed = true;
   while (changed) {
     changed = false;
-    for (size_t position = 0; position < longest; ++position) {
+    for (size_t position : PositionsWithDifferentWords(patterns)) {
       changed |= MergeWordsAlong(patterns, position);
     }
   }

@@ -17,14 +17,20 @@ const std::string* PrefixAt(std::string_view name, size_t position,
   return nullptr;
 }
 
+// Real wrappers nest a few levels (DDP around torch.compile around
+// activation checkpointing); deeper chains are not considered, which keeps
+// the search linear in the number of names for hostile inputs.
+constexpr size_t kMaxWrapperDepth = 8;
+
 // Returns the candidate prefixes of one side: "" and each leading part of
-// the chain of wrapper prefixes that every name carries, shortest first.
+// the chain of wrapper prefixes that every name carries, shortest first, at
+// most kMaxWrapperDepth prefixes deep.
 std::vector<std::string> CommonChains(const std::vector<std::string_view>& names,
                                       const std::vector<std::string>& wrapper_prefixes) {
   std::vector<std::string> chains = {""};
   if (names.empty()) return chains;
 
-  while (true) {
+  while (chains.size() <= kMaxWrapperDepth) {
     const std::string& chain = chains.back();
     const std::string* next = PrefixAt(names[0], chain.size(), wrapper_prefixes);
     if (next == nullptr) break;
