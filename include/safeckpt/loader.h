@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "safeckpt/checkpoint.h"
 #include "safeckpt/key_rules.h"
@@ -36,6 +37,10 @@ struct LoadOptions {
   // Reads of one sliced tensor's rows may span gaps of at most this many
   // bytes, read and dropped, rather than issue one read per row.
   uint64_t max_gap_bytes = 4096;
+
+  // The layout adapter to load through (adapter.h lists them), or empty to
+  // match checkpoint tensors to expected tensors one for one.
+  std::string adapter;
 
   // This process's rank and the number of ranks, named in the report. The
   // part of each tensor the rank holds is ExpectedTensor::slice, which

@@ -16,6 +16,7 @@
 #include <variant>
 
 #include "io/file.h"
+#include "safeckpt/adapter.h"
 #include "safeckpt/checkpoint.h"
 #include "safeckpt/loader.h"
 #include "safeckpt/logger.h"
@@ -31,6 +32,7 @@ int ExitCodeForLoadError(const Status& status) {
     case ErrorId::kRuleInvalid:
     case ErrorId::kManifestInvalid:
     case ErrorId::kSliceInvalid:
+    case ErrorId::kAdapterInvalid:
       return kExitUsage;
     case ErrorId::kUnsupportedConversion:
     case ErrorId::kDestinationInvalid:
@@ -88,6 +90,10 @@ std::variant<Inputs, int> OpenInputs(const ReconcileOptions& options, Logger* lo
   load_options.logger = logger;
   load_options.rank = manifest->sharding.rank;
   load_options.world_size = manifest->sharding.world_size;
+  Result<std::string> adapter = ResolveAdapter(
+      options.adapter.empty() ? manifest->adapter : options.adapter, options.checkpoint);
+  if (!adapter.ok()) return ReportError(adapter.status(), kExitUsage);
+  load_options.adapter = std::move(adapter).value();
   // Command-line renames come first so they can override the manifest's.
   for (size_t i = 0; i + 1 < options.rename_pairs.size(); i += 2) {
     load_options.rules.renames.push_back({options.rename_pairs[i], options.rename_pairs[i + 1]});

@@ -36,6 +36,8 @@ struct ReconcileOptions {
   // Override the manifest's "rank" and "world_size" when set.
   std::optional<uint32_t> rank;
   std::optional<uint32_t> world_size;
+  // --adapter: NAME, auto or none; empty uses the manifest's "adapter".
+  std::string adapter;
 };
 
 struct LoadCommandOptions {

@@ -40,6 +40,11 @@ void AddReconcileOptions(CLI::App* command, safeckpt::cli::ReconcileOptions* opt
                       "mismatch fails; subset: missing allowed, no match or extra checkpoint "
                       "weights fail")
       ->check(CLI::IsMember({"default", "strict", "subset"}));
+  command->add_option("--adapter", options->adapter,
+                      "Layout adapter from checkpoint to native tensors: a name (mixtral, "
+                      "qwen_moe, deepseek_v3, nemotron_h, qwen3_5_moe, granitemoe, gpt_oss), auto "
+                      "(from config.json's model_type) or none; default: the manifest's "
+                      "\"adapter\", else none");
   command->add_option("--rank", options->rank,
                       "This process's rank, from 0; overrides the manifest's \"rank\"");
   command->add_option("--world-size", options->world_size,

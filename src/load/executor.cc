@@ -93,6 +93,7 @@ class Execution {
         bytes_written_(plan.tensors.size()),
         staging_(workers),
         gap_scratch_(workers),
+        gather_scratch_(workers),
         convert_seconds_(workers, 0.0) {}
 
   Status OpenFiles();
@@ -101,6 +102,10 @@ class Execution {
 
  private:
   Status ReadDirect(const ReadTask& task, uint32_t worker);
+  Status RunGather(const GatherTask& gather, uint32_t worker);
+  Status ReadForGather(const GatherTask& gather, uint32_t file, uint64_t offset, void* buffer,
+                       uint64_t length);
+  Status OpenFile(uint32_t file);
   Status ReadAndConvert(const ReadTask& task, uint32_t worker);
   Status ReadInto(const ReadTask& task, std::vector<iovec>& iovecs);
   Result<std::byte*> Staging(uint32_t worker);
@@ -116,23 +121,34 @@ class Execution {
   std::vector<StagingBuffer> staging_;
   // Per-worker memory that gap targets are read into and dropped from.
   std::vector<std::vector<std::byte>> gap_scratch_;
+  std::vector<GatherScratch> gather_scratch_;
   std::vector<double> convert_seconds_;
 };
 
+Status Execution::OpenFile(uint32_t file) {
+  if (file >= paths_.size()) {
+    return Status(StatusCode::kInvalidArgument, ErrorId::kInternal,
+                  "the load plan reads file " + std::to_string(file) + " but only " +
+                      std::to_string(paths_.size()) + " files were given");
+  }
+  if (files_[file].fd() >= 0) return Status::Ok();
+  SAFECKPT_ASSIGN_OR_RETURN(files_[file], File::OpenForRead(paths_[file]));
+  return Status::Ok();
+}
+
 Status Execution::OpenFiles() {
-  for (const ReadTask& task : plan_.tasks) {
-    if (task.file >= paths_.size()) {
-      return Status(StatusCode::kInvalidArgument, ErrorId::kInternal,
-                    "the load plan reads file " + std::to_string(task.file) + " but only " +
-                        std::to_string(paths_.size()) + " files were given");
-    }
-    if (files_[task.file].fd() >= 0) continue;
-    SAFECKPT_ASSIGN_OR_RETURN(files_[task.file], File::OpenForRead(paths_[task.file]));
+  for (const ReadTask& task : plan_.tasks) SAFECKPT_RETURN_IF_ERROR(OpenFile(task.file));
+  for (const GatherTask& gather : plan_.gathers) {
+    SAFECKPT_RETURN_IF_ERROR(OpenFile(gather.values.file));
+    if (gather.decoding != Decoding::kNone) SAFECKPT_RETURN_IF_ERROR(OpenFile(gather.scales.file));
   }
   return Status::Ok();
 }
 
 Status Execution::RunTask(size_t index, uint32_t worker) {
+  if (index >= plan_.tasks.size()) {
+    return RunGather(plan_.gathers[index - plan_.tasks.size()], worker);
+  }
   const ReadTask& task = plan_.tasks[index];
   if (task.conversion) return ReadAndConvert(task, worker);
   return ReadDirect(task, worker);
@@ -155,6 +171,39 @@ Status Execution::ReadDirect(const ReadTask& task, uint32_t worker) {
     if (target.destination == nullptr) continue;
     bytes_written_[target.request].fetch_add(target.length, std::memory_order_relaxed);
   }
+  return Status::Ok();
+}
+
+Status Execution::ReadForGather(const GatherTask& gather, uint32_t file, uint64_t offset,
+                                 void* buffer, uint64_t length) {
+  std::vector<iovec> iovecs = {iovec{buffer, static_cast<size_t>(length)}};
+  const VectoredRead read = ReadVectorAt(files_[file].fd(), offset, length, iovecs);
+  bytes_read_[file].fetch_add(read.done, std::memory_order_relaxed);
+  if (read.done == length) return Status::Ok();
+
+  const std::string prefix =
+      paths_[file] + ": tensor '" + plan_.tensors[gather.request] + "': ";
+  if (read.error != 0) {
+    return IoError(ErrorId::kReadFailed, prefix + "read failed at offset " +
+                                             std::to_string(offset + read.done) + ": " +
+                                             std::strerror(read.error));
+  }
+  return IoError(ErrorId::kShortRead,
+                 prefix + "file ended at byte " + std::to_string(offset + read.done) +
+                     " while reading " + std::to_string(length) + " bytes at offset " +
+                     std::to_string(offset) +
+                     "; the file is shorter than when it was opened (truncated or replaced?)");
+}
+
+Status Execution::RunGather(const GatherTask& gather, uint32_t worker) {
+  const auto read = [&](uint32_t file, uint64_t offset, void* buffer, uint64_t length) {
+    return ReadForGather(gather, file, offset, buffer, length);
+  };
+  const auto start = Clock::now();
+  SAFECKPT_ASSIGN_OR_RETURN(uint64_t written,
+                            internal::RunGather(gather, read, gather_scratch_[worker]));
+  convert_seconds_[worker] += SecondsSince(start);
+  bytes_written_[gather.request].fetch_add(written, std::memory_order_relaxed);
   return Status::Ok();
 }
 
@@ -253,7 +302,8 @@ Result<ExecutionStats> ExecutePlan(const LoadPlan& plan, const std::vector<std::
   const auto start = Clock::now();
   Execution execution(plan, files, pool.size());
   SAFECKPT_RETURN_IF_ERROR(execution.OpenFiles());
-  SAFECKPT_RETURN_IF_ERROR(pool.Run(plan.tasks.size(), [&](size_t task, uint32_t worker) {
+  const size_t count = plan.tasks.size() + plan.gathers.size();
+  SAFECKPT_RETURN_IF_ERROR(pool.Run(count, [&](size_t task, uint32_t worker) {
     return execution.RunTask(task, worker);
   }));
   return execution.Stats(SecondsSince(start));

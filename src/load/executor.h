@@ -33,12 +33,13 @@ struct ExecutionStats {
   double convert_seconds = 0;
 };
 
-// Opens every file the plan reads once (read-only), then runs its tasks on
-// `pool`, which must have plan.workers threads. Direct tasks use one preadv
-// loop each, retrying interrupted calls and partial transfers; conversion
-// tasks read into a per-worker staging buffer of
+// Opens every file the plan reads once (read-only), then runs its tasks and
+// gathers on `pool`, which must have plan.workers threads. Direct tasks use
+// one preadv loop each, retrying interrupted calls and partial transfers;
+// conversion tasks read into a per-worker staging buffer of
 // plan.staging_bytes_per_worker bytes, allocated on first use, and convert
-// into the destination.
+// into the destination. Gathers count their reads per file and their time
+// as conversion time.
 //
 // The first failure stops the remaining tasks. Errors name the file, the
 // offset and the tensor: kShortRead when a file ends early (truncated after

@@ -2,16 +2,17 @@
 
 #include <algorithm>
 #include <chrono>
-#include <numeric>
 #include <thread>
 #include <unordered_map>
 
+#include "adapt/adapter_spec.h"
+#include "adapt/copy_plan.h"
+#include "adapt/source_view.h"
 #include "io/thread_pool.h"
 #include "load/convert.h"
 #include "load/executor.h"
 #include "load/plan.h"
 #include "load/reconcile.h"
-#include "load/region.h"
 #include "load/sha256.h"
 
 namespace safeckpt {
@@ -29,20 +30,30 @@ uint32_t WorkerCount(uint32_t requested) {
   return cores > 0 ? cores : 1;
 }
 
-const std::string& FilePath(const Checkpoint& checkpoint, const CheckpointTensor& source) {
-  return checkpoint.files()[source.file].path;
-}
-
-// Checks that every weight's checkpoint dtype converts to the model dtype.
+// Checks that every weight's source dtype converts to the model dtype: a
+// dequantized source converts from F64, anything else from its own dtype.
 // Bookkeeping entries are copied as raw bytes and need no conversion.
-Status CheckConversions(const Checkpoint& checkpoint, const ModelState& model,
-                        const std::vector<internal::TensorMatch>& matches) {
+Status CheckConversions(const Checkpoint& checkpoint, const internal::SourceView& view,
+                        const ModelState& model, const std::vector<internal::TensorMatch>& matches) {
   for (const internal::TensorMatch& match : matches) {
     if (match.bookkeeping) continue;
     const ExpectedTensor& expected = model.tensors()[match.expected];
-    const CheckpointTensor& source = checkpoint.tensors()[match.source];
-    const Status status = internal::CheckConversion(source.dtype, expected.dtype, expected.name);
-    if (!status.ok()) return status.WithContext(FilePath(checkpoint, source));
+    const internal::NativeTensor& native = view.tensors[match.source];
+    const internal::LogicalSource& first = view.sources[native.pieces.front().source];
+    const std::string& context =
+        native.stacked || native.pieces.size() != 1
+            ? checkpoint.path()
+            : checkpoint.files()[checkpoint.tensors()[first.tensor].file].path;
+    if (native.decoded && !internal::CanConvert(DType::kF64, expected.dtype)) {
+      return Unimplemented(ErrorId::kUnsupportedConversion,
+                           context + ": tensor '" + expected.name + "': quantized " +
+                               std::string(DTypeName(native.dtype)) +
+                               " dequantizes only into F64, F32, F16 or BF16, not " +
+                               std::string(DTypeName(expected.dtype)));
+    }
+    if (native.decoded) continue;
+    const Status status = internal::CheckConversion(native.dtype, expected.dtype, expected.name);
+    if (!status.ok()) return status.WithContext(context);
   }
   return Status::Ok();
 }
@@ -94,113 +105,13 @@ Status CheckDestination(const ExpectedTensor& expected, const CheckpointTensor& 
   return Status::Ok();
 }
 
-Status CheckDestinations(const Checkpoint& checkpoint, const ModelState& model,
+Status CheckDestinations(const std::vector<CheckpointTensor>& sources, const ModelState& model,
                          const std::vector<internal::TensorMatch>& matches) {
   for (const internal::TensorMatch& match : matches) {
     SAFECKPT_RETURN_IF_ERROR(CheckDestination(model.tensors()[match.expected],
-                                              checkpoint.tensors()[match.source],
-                                              match.bookkeeping));
+                                              sources[match.source], match.bookkeeping));
   }
   return Status::Ok();
-}
-
-// Copy requests and, for each, the index of the expected tensor it fills.
-struct Requests {
-  std::vector<internal::CopyRequest> requests;
-  std::vector<size_t> expected;
-};
-
-internal::CopyRequest WholeRequest(const ExpectedTensor& expected, const CheckpointTensor& source,
-                                   bool bookkeeping) {
-  internal::CopyRequest request;
-  request.tensor = expected.name;
-  request.file = source.file;
-  request.offset = source.offset;
-  request.nbytes = source.nbytes;
-  request.destination = expected.data;
-  if (bookkeeping) {
-    request.source_dtype = DType::kU8;
-    request.destination_dtype = DType::kU8;
-    request.count = source.nbytes;
-  } else {
-    request.source_dtype = source.dtype;
-    request.destination_dtype = expected.dtype;
-    request.count = ElementCount(source.shape).value_or(0);
-  }
-  return request;
-}
-
-// Element offsets and counts in bits must fall on whole bytes, which only
-// sub-byte dtypes (F4, F6) can violate.
-Result<uint64_t> WholeBytes(uint64_t elements, DType dtype, const ExpectedTensor& expected) {
-  const uint64_t bits = elements * DTypeBits(dtype);
-  if (bits % 8 == 0) return bits / 8;
-  return InvalidArgument(
-      ErrorId::kSliceInvalid,
-      "tensor '" + expected.name + "': slice " + FormatHyperslab(*expected.slice) + " of " +
-          std::string(DTypeName(dtype)) + " " + FormatShape(expected.shape) +
-          " does not start and end on whole bytes; align the slice to multiples of " +
-          std::to_string(8 / std::gcd(DTypeBits(dtype), 8u)) + " elements");
-}
-
-// One request per contiguous run of a sliced tensor: a row shard is one run,
-// an inner-dimension slice one run per covered row. Runs share a coalesce
-// key, so the plan may read across the small gaps between them.
-Status AddSliceRequests(const ExpectedTensor& expected, const CheckpointTensor& source,
-                        uint64_t coalesce_key, Requests& out, size_t expected_index) {
-  const Hyperslab& slab = *expected.slice;
-  const Shape local = slab.shape();
-  Status status;
-  internal::ForEachRun(source.shape, slab, local, Hyperslab::Whole(local),
-                       [&](const internal::ElementRun& run) {
-    if (!status.ok()) return;
-    Result<uint64_t> source_offset = WholeBytes(run.source, source.dtype, expected);
-    Result<uint64_t> nbytes = WholeBytes(run.count, source.dtype, expected);
-    Result<uint64_t> destination_offset = WholeBytes(run.destination, expected.dtype, expected);
-    for (const Status& step : {source_offset.status(), nbytes.status(),
-                               destination_offset.status()}) {
-      if (!step.ok()) {
-        status = step;
-        return;
-      }
-    }
-
-    internal::CopyRequest request;
-    request.tensor = expected.name;
-    request.file = source.file;
-    request.offset = source.offset + *source_offset;
-    request.nbytes = *nbytes;
-    request.source_dtype = source.dtype;
-    request.destination_dtype = expected.dtype;
-    request.count = run.count;
-    request.destination = static_cast<std::byte*>(expected.data) + *destination_offset;
-    request.coalesce_key = coalesce_key;
-    out.requests.push_back(std::move(request));
-    out.expected.push_back(expected_index);
-  });
-  return status;
-}
-
-// Copy requests for every match. A tied match reads its source tensor, which
-// Reconcile has already resolved; a bookkeeping match copies raw bytes of the
-// whole entry.
-Result<Requests> BuildRequests(const Checkpoint& checkpoint, const ModelState& model,
-                               const std::vector<internal::TensorMatch>& matches) {
-  Requests out;
-  out.requests.reserve(matches.size());
-  uint64_t coalesce_key = 0;
-  for (const internal::TensorMatch& match : matches) {
-    const ExpectedTensor& expected = model.tensors()[match.expected];
-    const CheckpointTensor& source = checkpoint.tensors()[match.source];
-    if (!match.bookkeeping && expected.slice && !expected.slice->IsWhole(expected.shape)) {
-      SAFECKPT_RETURN_IF_ERROR(
-          AddSliceRequests(expected, source, ++coalesce_key, out, match.expected));
-      continue;
-    }
-    out.requests.push_back(WholeRequest(expected, source, match.bookkeeping));
-    out.expected.push_back(match.expected);
-  }
-  return out;
 }
 
 std::vector<std::string> FilePaths(const Checkpoint& checkpoint) {
@@ -234,11 +145,16 @@ uint64_t DestinationBytes(const ExpectedTensor& expected) {
 
 // Moves every loaded tensor whose destination was not completely written to
 // the missing list, so "loaded" names only what the load actually stored.
-void ReportWrites(const ModelState& model, const std::vector<size_t>& request_expected,
+// Written bytes are indexed like LoadPlan::tensors: the copy plan's requests,
+// then its gathers.
+void ReportWrites(const ModelState& model, const internal::CopyPlan& copies,
                   const std::vector<uint64_t>& written_per_request, LoadReport& report) {
   std::unordered_map<std::string_view, uint64_t> written;
+  const size_t requests = copies.request_expected.size();
   for (size_t request = 0; request < written_per_request.size(); ++request) {
-    written[model.tensors()[request_expected[request]].name] += written_per_request[request];
+    const size_t expected = request < requests ? copies.request_expected[request]
+                                               : copies.gather_expected[request - requests];
+    written[model.tensors()[expected].name] += written_per_request[request];
   }
 
   std::vector<std::string> loaded;
@@ -262,10 +178,43 @@ void ReportBytesPerFile(const Checkpoint& checkpoint, const std::vector<uint64_t
   }
 }
 
+// Moves loaded tensors whose slice the pieces do not cover (an expert
+// missing from the checkpoint) to the missing list. Only an adapter makes
+// such tensors.
+void ReportUncovered(const internal::SourceView& view, const ModelState& model,
+                     const std::vector<internal::TensorMatch>& matches, LoadReport& report) {
+  std::unordered_map<std::string_view, bool> complete;
+  for (const internal::TensorMatch& match : matches) {
+    if (match.bookkeeping) continue;
+    const ExpectedTensor& expected = model.tensors()[match.expected];
+    const Hyperslab slice = expected.slice.value_or(Hyperslab::Whole(expected.shape));
+    const uint64_t needed = ElementCount(slice.shape()).value_or(0);
+    complete[expected.name] =
+        internal::CoveredElements(view.tensors[match.source], slice) == needed;
+  }
+
+  std::vector<std::string> loaded;
+  for (std::string& name : report.loaded) {
+    auto found = complete.find(name);
+    if (found != complete.end() && !found->second) {
+      report.missing.push_back(std::move(name));
+      continue;
+    }
+    loaded.push_back(std::move(name));
+  }
+  report.loaded = std::move(loaded);
+  std::sort(report.missing.begin(), report.missing.end());
+}
+
 // Fills the rank part of the report from the loaded tensors' slices.
-void ReportRank(const ModelState& model, const LoadOptions& options, LoadReport& report) {
+void ReportRank(const internal::SourceView& view, const ModelState& model,
+                const std::vector<internal::TensorMatch>& matches, const LoadOptions& options,
+                LoadReport& report) {
   report.rank.rank = options.rank;
   report.rank.world_size = options.world_size;
+  report.rank.adapter = view.adapter;
+  report.rank.adapter_sources =
+      view.adapter.empty() ? 0 : internal::CheckpointTensorsRead(view, model, matches).size();
   report.rank.sliced = 0;
   report.rank.empty = 0;
   report.rank.destination_bytes = 0;
@@ -279,9 +228,9 @@ void ReportRank(const ModelState& model, const LoadOptions& options, LoadReport&
 }
 
 // Plans, reads and converts every match, filling the report's timings.
-Status ReadMatches(const Checkpoint& checkpoint, const ModelState& model,
-                   const std::vector<internal::TensorMatch>& matches, const LoadOptions& options,
-                   LoadReport& report) {
+Status ReadMatches(const Checkpoint& checkpoint, const internal::SourceView& view,
+                   const ModelState& model, const std::vector<internal::TensorMatch>& matches,
+                   const LoadOptions& options, LoadReport& report) {
   const uint32_t workers = WorkerCount(options.threads);
 
   const auto plan_start = Clock::now();
@@ -290,16 +239,17 @@ Status ReadMatches(const Checkpoint& checkpoint, const ModelState& model,
   plan_options.staging_bytes = options.staging_bytes;
   plan_options.max_read_bytes = options.max_read_bytes;
   plan_options.max_gap_bytes = options.max_gap_bytes;
-  SAFECKPT_ASSIGN_OR_RETURN(Requests requests, BuildRequests(checkpoint, model, matches));
+  SAFECKPT_ASSIGN_OR_RETURN(internal::CopyPlan copies,
+                            internal::BuildCopyPlan(checkpoint, view, model, matches));
   SAFECKPT_ASSIGN_OR_RETURN(internal::LoadPlan plan,
-                            internal::PlanLoad(requests.requests, plan_options));
+                            internal::PlanLoad(copies.requests, copies.gathers, plan_options));
   report.plan.bytes = plan.direct_bytes + plan.converted_bytes + plan.gap_bytes;
   report.plan.seconds = SecondsSince(plan_start);
 
   internal::ThreadPool pool(workers);
   SAFECKPT_ASSIGN_OR_RETURN(internal::ExecutionStats stats,
                             internal::ExecutePlan(plan, FilePaths(checkpoint), pool));
-  ReportWrites(model, requests.expected, stats.bytes_written_per_request, report);
+  ReportWrites(model, copies, stats.bytes_written_per_request, report);
   ReportBytesPerFile(checkpoint, stats.bytes_read_per_file, report);
   report.read.bytes = stats.bytes_read;
   report.read.seconds = stats.wall_seconds;
@@ -309,6 +259,24 @@ Status ReadMatches(const Checkpoint& checkpoint, const ModelState& model,
 
   if (options.checksums) SAFECKPT_RETURN_IF_ERROR(ComputeChecksums(model, matches, pool, report));
   return Status::Ok();
+}
+
+// The checkpoint in the model's layout: through the adapter named in
+// `options`, or tensor for tensor.
+Result<internal::SourceView> ViewCheckpoint(const Checkpoint& checkpoint,
+                                            const LoadOptions& options) {
+  if (options.adapter.empty()) return internal::IdentityView(checkpoint);
+  const internal::AdapterSpec* spec = internal::FindAdapterSpec(options.adapter);
+  if (spec == nullptr) {
+    std::string names;
+    for (const internal::AdapterSpec& known : internal::AdapterSpecs()) {
+      names += names.empty() ? "" : ", ";
+      names += known.name;
+    }
+    return InvalidArgument(ErrorId::kAdapterInvalid, "unknown adapter '" + options.adapter +
+                                                         "'; known adapters: " + names);
+  }
+  return internal::BuildSourceView(checkpoint.path(), checkpoint.tensors(), *spec);
 }
 
 void LogThroughput(Logger* logger, const LoadReport& report) {
@@ -325,18 +293,22 @@ void LogThroughput(Logger* logger, const LoadReport& report) {
 Result<LoadReport> LoadCheckpoint(const Checkpoint& checkpoint, ModelState& model,
                                   const LoadOptions& options) {
   SAFECKPT_ASSIGN_OR_RETURN(CompiledKeyRules rules, CompiledKeyRules::Compile(options.rules));
-  SAFECKPT_ASSIGN_OR_RETURN(internal::Reconciliation reconciliation,
-                            internal::Reconcile(checkpoint, model, rules, options.policy));
+  SAFECKPT_ASSIGN_OR_RETURN(internal::SourceView view, ViewCheckpoint(checkpoint, options));
+  const std::vector<CheckpointTensor> sources = view.AsCheckpointTensors();
+  SAFECKPT_ASSIGN_OR_RETURN(
+      internal::Reconciliation reconciliation,
+      internal::Reconcile(checkpoint, sources, model, rules, options.policy));
   LoadReport& report = reconciliation.report;
   const std::vector<internal::TensorMatch>& matches = reconciliation.matches;
 
-  SAFECKPT_RETURN_IF_ERROR(CheckConversions(checkpoint, model, matches));
-  ReportRank(model, options, report);
+  SAFECKPT_RETURN_IF_ERROR(CheckConversions(checkpoint, view, model, matches));
+  ReportUncovered(view, model, matches, report);
+  ReportRank(view, model, matches, options, report);
   if (report.rejected || !options.read_data) return std::move(report);
 
-  SAFECKPT_RETURN_IF_ERROR(CheckDestinations(checkpoint, model, matches));
-  SAFECKPT_RETURN_IF_ERROR(ReadMatches(checkpoint, model, matches, options, report));
-  ReportRank(model, options, report);
+  SAFECKPT_RETURN_IF_ERROR(CheckDestinations(sources, model, matches));
+  SAFECKPT_RETURN_IF_ERROR(ReadMatches(checkpoint, view, model, matches, options, report));
+  ReportRank(view, model, matches, options, report);
   report.data_read = true;
   LogThroughput(options.logger, report);
   return std::move(report);

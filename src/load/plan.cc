@@ -215,3 +215,21 @@ Result<LoadPlan> PlanLoad(const std::vector<CopyRequest>& requests, const PlanOp
 }
 
 }  // namespace safeckpt::internal
+
+namespace safeckpt::internal {
+
+Result<LoadPlan> PlanLoad(const std::vector<CopyRequest>& requests,
+                          const std::vector<GatherRequest>& gathers, const PlanOptions& options) {
+  SAFECKPT_ASSIGN_OR_RETURN(LoadPlan plan, PlanLoad(requests, options));
+  const uint64_t budget = options.staging_bytes / plan.workers;
+  for (const GatherRequest& gather : gathers) {
+    SAFECKPT_RETURN_IF_ERROR(CheckGather(gather.task, gather.tensor));
+    GatherTask task = gather.task;
+    task.request = plan.tensors.size();
+    plan.tensors.push_back(gather.tensor);
+    for (GatherTask& part : SplitGather(task, budget)) plan.gathers.push_back(std::move(part));
+  }
+  return plan;
+}
+
+}  // namespace safeckpt::internal

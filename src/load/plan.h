@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "adapt/gather.h"
 #include "safeckpt/dtype.h"
 #include "safeckpt/status.h"
 
@@ -91,7 +92,12 @@ struct ReadTask {
 struct LoadPlan {
   std::vector<ReadTask> tasks;  // sorted by file, then offset
 
-  // Tensor name of every request, indexed like the requests.
+  // Gathers (layout changes and dequantization), run after `tasks` on the
+  // same workers; GatherTask::request indexes `tensors`.
+  std::vector<GatherTask> gathers;
+
+  // Tensor name of every request, indexed like the requests, then of every
+  // gather given to PlanLoad, in order.
   std::vector<std::string> tensors;
 
   uint32_t workers = 1;
@@ -104,7 +110,7 @@ struct LoadPlan {
   uint64_t converted_bytes = 0;  // bytes read through staging and converted
   uint64_t gap_bytes = 0;        // bytes read across gaps and dropped
 
-  // The longest gap target of any task: the scratch memory each worker needs.
+  // The maximum length of a gap target: the scratch memory each worker needs.
   uint64_t max_gap_bytes = 0;
 };
 
@@ -123,5 +129,19 @@ struct LoadPlan {
 // null destination, with kUnsupportedConversion for a pair convert.h lacks
 // or when one element does not fit a worker's share of the staging memory.
 Result<LoadPlan> PlanLoad(const std::vector<CopyRequest>& requests, const PlanOptions& options);
+
+// A gather to plan: the task (its `request` is ignored) and the name of the
+// tensor it fills.
+struct GatherRequest {
+  std::string tensor;
+  GatherTask task;
+};
+
+// Plans `requests` as above and adds `gathers`, each split into parts whose
+// scratch memory fits staging_bytes / workers where one destination row
+// allows. Fails as above, and with kUnsupportedConversion for a gather
+// CheckGather rejects.
+Result<LoadPlan> PlanLoad(const std::vector<CopyRequest>& requests,
+                          const std::vector<GatherRequest>& gathers, const PlanOptions& options);
 
 }  // namespace safeckpt::internal

@@ -35,18 +35,19 @@ std::string DescribeRename(const CompiledKeyRules& rules, std::string_view name)
 // the report, and Run() calls them in order.
 class Reconciler {
  public:
-  Reconciler(const Checkpoint& checkpoint, const ModelState& model, const CompiledKeyRules& rules,
-             Policy policy)
+  Reconciler(const Checkpoint& checkpoint, const std::vector<CheckpointTensor>& sources,
+             const ModelState& model, const CompiledKeyRules& rules, Policy policy)
       : checkpoint_(checkpoint),
+        sources_(sources),
         model_(model),
         rules_(rules),
         policy_(policy),
-        accounted_(checkpoint.tensors().size(), false) {}
+        accounted_(sources.size(), false) {}
 
   Result<Reconciliation> Run();
 
  private:
-  const std::vector<CheckpointTensor>& sources() const { return checkpoint_.tensors(); }
+  const std::vector<CheckpointTensor>& sources() const { return sources_; }
   const std::vector<ExpectedTensor>& expected() const { return model_.tensors(); }
   LoadReport& report() { return result_.report; }
 
@@ -69,6 +70,7 @@ class Reconciler {
   std::optional<size_t> FindSourceForModelName(std::string_view name) const;
 
   const Checkpoint& checkpoint_;
+  const std::vector<CheckpointTensor>& sources_;
   const ModelState& model_;
   const CompiledKeyRules& rules_;
   Policy policy_;
@@ -338,7 +340,14 @@ Result<Reconciliation> Reconciler::Run() {
 
 Result<Reconciliation> Reconcile(const Checkpoint& checkpoint, const ModelState& model,
                                  const CompiledKeyRules& rules, Policy policy) {
-  Reconciler reconciler(checkpoint, model, rules, policy);
+  return Reconcile(checkpoint, checkpoint.tensors(), model, rules, policy);
+}
+
+Result<Reconciliation> Reconcile(const Checkpoint& checkpoint,
+                                 const std::vector<CheckpointTensor>& sources,
+                                 const ModelState& model, const CompiledKeyRules& rules,
+                                 Policy policy) {
+  Reconciler reconciler(checkpoint, sources, model, rules, policy);
   return reconciler.Run();
 }
 

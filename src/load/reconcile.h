@@ -17,7 +17,7 @@ namespace safeckpt::internal {
 // dtypes may differ.
 struct TensorMatch {
   size_t expected = 0;  // index into ModelState::tensors()
-  size_t source = 0;    // index into Checkpoint::tensors()
+  size_t source = 0;    // index into Checkpoint::tensors(), or the sources given
   bool bookkeeping = false;
 };
 
@@ -33,5 +33,14 @@ struct Reconciliation {
 // tensor data.
 Result<Reconciliation> Reconcile(const Checkpoint& checkpoint, const ModelState& model,
                                  const CompiledKeyRules& rules, Policy policy);
+
+// Reconciles `sources` in place of the checkpoint's own tensors: the native
+// tensors a layout adapter makes of them. TensorMatch::source then indexes
+// `sources`; names in the report are theirs. The checkpoint gives the path,
+// stale copies and warnings.
+Result<Reconciliation> Reconcile(const Checkpoint& checkpoint,
+                                 const std::vector<CheckpointTensor>& sources,
+                                 const ModelState& model, const CompiledKeyRules& rules,
+                                 Policy policy);
 
 }  // namespace safeckpt::internal
