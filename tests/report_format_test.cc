@@ -129,6 +129,15 @@ TEST(ReportFormatTest, TextSummarizesConversionOfEveryLoadedTensor) {
   EXPECT_FALSE(Contains(text, "converted BF16 -> F32 (2):")) << text;
 }
 
+TEST(ReportFormatTest, TextEscapesControlCharactersInNames) {
+  LoadReport report;
+  report.unexpected = {"evil\nsafeckpt: error: fake", "bell\x07name"};
+  std::string text = FormatReportText(report);
+  EXPECT_FALSE(Contains(text, "\nsafeckpt: error: fake")) << text;
+  EXPECT_TRUE(Contains(text, "evil\\x0asafeckpt: error: fake")) << text;
+  EXPECT_TRUE(Contains(text, "bell\\x07name")) << text;
+}
+
 TEST(ReportFormatTest, TextShowsDetails) {
   std::string text = FormatReportText(FullReport());
   EXPECT_TRUE(Contains(text, "model.head.weight: model [10, 30], checkpoint [10, 20] "

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "core/terminal_text.h"
 #include "core/json_writer.h"
 #include "safeckpt/load_report.h"
 
@@ -73,9 +74,11 @@ std::string FormatBytes(uint64_t bytes) {
 
 // Appends up to kMaxLinesPerList indented lines, then a line counting the
 // lines left out.
+// Lines carry names from the checkpoint, which may hold control characters:
+// they are escaped so a hostile name cannot fake a line or drive the terminal.
 void AppendCappedLines(std::string& out, const std::vector<std::string>& lines) {
   size_t printed = std::min(lines.size(), kMaxLinesPerList);
-  for (size_t i = 0; i < printed; ++i) out += fmt::format("  {}\n", lines[i]);
+  for (size_t i = 0; i < printed; ++i) out += fmt::format("  {}\n", internal::EscapeForTerminal(lines[i]));
   if (lines.size() > printed) {
     out += fmt::format("  ... {} more lines; --format json lists every name\n",
                        lines.size() - printed);
@@ -162,14 +165,15 @@ void AppendPrefixes(std::string& out, const LoadReport& report) {
   if (!report.prefixes_stripped.empty()) {
     out += "prefixes stripped:\n";
     for (const PrefixStrip& strip : report.prefixes_stripped) {
-      out += fmt::format("  '{}' from every {} name\n", strip.prefix, strip.side);
+      out += fmt::format("  '{}' from every {} name\n", internal::EscapeForTerminal(strip.prefix),
+                         strip.side);
     }
   }
   if (!report.partial_prefixes.empty()) {
     out += "prefixes not stripped, because only some names carry them:\n";
     for (const PartialPrefix& partial : report.partial_prefixes) {
-      out += fmt::format("  '{}' on {} of {} {} names\n", partial.prefix, partial.with_prefix,
-                         partial.total, partial.side);
+      out += fmt::format("  '{}' on {} of {} {} names\n", internal::EscapeForTerminal(partial.prefix),
+                         partial.with_prefix, partial.total, partial.side);
     }
   }
 }
@@ -188,7 +192,7 @@ void AppendStaleCopies(std::string& out, const LoadReport& report) {
 void AppendSentences(std::string& out, std::string_view title, const std::vector<std::string>& lines) {
   if (lines.empty()) return;
   out += fmt::format("{}:\n", title);
-  for (const std::string& line : lines) out += fmt::format("  {}\n", line);
+  for (const std::string& line : lines) out += fmt::format("  {}\n", internal::EscapeForTerminal(line));
 }
 
 void AppendPhases(std::string& out, const LoadReport& report) {
@@ -428,8 +432,9 @@ void WriteRank(internal::JsonWriter& writer, const LoadReport& report) {
 }  // namespace
 
 std::string FormatReportText(const LoadReport& report) {
-  std::string out = fmt::format("checkpoint: {}  policy: {}  result: {}\n", report.checkpoint,
-                                PolicyName(report.policy), report.rejected ? "rejected" : "accepted");
+  std::string out = fmt::format("checkpoint: {}  policy: {}  result: {}\n",
+                                internal::EscapeForTerminal(report.checkpoint), PolicyName(report.policy),
+                                report.rejected ? "rejected" : "accepted");
   AppendCounts(out, report);
   AppendNameList(out, "loaded", report.loaded);
   AppendNameList(out, "missing", report.missing);
