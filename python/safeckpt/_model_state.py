@@ -9,7 +9,7 @@ them, in state_dict order.
 """
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from . import _dtypes
 
@@ -258,7 +258,10 @@ def _memory_ranges(entries):
     ranges = []
     for index, entry in enumerate(entries):
         value = entry.destination
-        if value is None or (_is_torch_tensor(value) and value.device.type == "meta"):
+        if value is None:
+            continue
+        if _is_torch_tensor(value) and (value.device.type == "meta"
+                                        or value.layout != _torch_module().strided):
             continue
         address, size = _memory_range(value)
         if size > 0:

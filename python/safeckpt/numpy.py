@@ -4,7 +4,8 @@
 
 Dtypes numpy lacks (BF16, the float8 types, F4, F6_*) load as their raw bits:
 uint16 for BF16, uint8 otherwise; safe_open(...).get_slice(name).get_dtype()
-names the real dtype.
+names the real dtype. Saved files carry "format": "pt" in their metadata
+unless the metadata gives another format, as with safeckpt.torch.
 """
 
 import numpy
@@ -26,8 +27,8 @@ def _entries(tensor_dict):
         if dtype is None:
             raise ValueError(f"tensor '{name}': numpy dtype {array.dtype} has no safetensors "
                              "dtype")
-        # Little-endian, row-major bytes, as the format stores them; a copy
-        # only when the array is not already laid out so.
+        # Little-endian, row-major bytes, as the format stores them. numpy
+        # copies only an array that is not already laid out so.
         data = numpy.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
         entries.append((name, dtype, list(array.shape), data.reshape(-1).view(numpy.uint8)))
     return save_order(entries)
@@ -48,12 +49,12 @@ def save(tensor_dict, metadata=None):
 
 
 def load_file(filename):
-    """Read every tensor of a safetensors file; a dict in file order."""
+    """Read every tensor of a safetensors file into a dict in file order."""
     reader = TensorReader(_core.TensorFile.open(path_of(filename)), _NumpyArrays("cpu"))
     return reader.read_all()
 
 
 def load(data):
-    """Read every tensor of safetensors bytes; a dict in file order."""
+    """Read every tensor of safetensors bytes into a dict in file order."""
     reader = TensorReader(_core.TensorFile.from_bytes(data), _NumpyArrays("cpu"))
     return reader.read_all()

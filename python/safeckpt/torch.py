@@ -6,8 +6,11 @@ load_file, save_file, load, save, save_model and load_model behave as the
 safetensors package's functions of the same names: same arguments, same
 results, the same rejection of tensors that share memory. Files are
 validated by safeckpt's reader, so a malformed file raises SafeckptError
-naming the rule it breaks. To load into a live model without a second copy
-of its weights, use safeckpt.load_into.
+naming the rule it breaks. One difference: saved files always carry
+"format": "pt" in their metadata (added when absent, as Hugging Face
+checkpoints have it), where the safetensors package writes no metadata
+unless given some. To load into a live model without a second copy of its
+weights, use safeckpt.load_into.
 """
 
 import collections
@@ -67,14 +70,14 @@ def _find_shared_tensors(tensors):
 
 
 def _is_complete(tensor):
-    """True when a tensor covers its whole storage."""
+    """Return True when a tensor covers its whole storage."""
     storage = _storage(tensor)
     return (tensor.data_ptr() == storage.data_ptr()
             and tensor.numel() * tensor.element_size() == storage.nbytes())
 
 
 def _remove_duplicate_names(state_dict, *, preferred_names=None, discard_names=None):
-    """For each group of shared tensors, pick one name to keep.
+    """Pick the name to keep for each group of tensors that share memory.
 
     Returns {kept name: [names to drop]}. Among the names whose tensor covers
     the whole storage, the first in sorted order is kept, preferring names
@@ -105,7 +108,7 @@ def _remove_duplicate_names(state_dict, *, preferred_names=None, discard_names=N
 
 
 def _entries(tensors):
-    """Validate tensors for saving; (name, dtype, shape, bytes) in save order."""
+    """Validate tensors for saving and return (name, dtype, shape, bytes) in save order."""
     check_names(tensors, "torch.Tensor")
     for name, tensor in tensors.items():
         if not isinstance(tensor, torch.Tensor):
@@ -166,7 +169,7 @@ def save(tensors, metadata=None):
 
 
 def load_file(filename, device="cpu"):
-    """Read every tensor of a safetensors file; a dict in file order.
+    """Read every tensor of a safetensors file into a dict in file order.
 
     The tensors are read in parallel into new CPU tensors, then moved to
     `device` unless it is the CPU.
@@ -176,7 +179,7 @@ def load_file(filename, device="cpu"):
 
 
 def load(data):
-    """Read every tensor of safetensors bytes; a dict in file order."""
+    """Read every tensor of safetensors bytes into a dict in file order."""
     reader = TensorReader(_core.TensorFile.from_bytes(data), _TorchArrays("cpu"))
     return reader.read_all()
 

@@ -57,7 +57,9 @@ py::tuple DescribeTensor(const TensorInfo& tensor) {
 // (name, dtype, shape, begin, end) of every tensor, in data_offsets order.
 py::list Tensors(const PyTensorFile& self) {
   py::list tensors;
-  for (const TensorInfo& tensor : self.Get().header().tensors) tensors.append(DescribeTensor(tensor));
+  for (const TensorInfo& tensor : self.Get().header().tensors) {
+    tensors.append(DescribeTensor(tensor));
+  }
   return tensors;
 }
 

@@ -86,7 +86,9 @@ LoadOptions MakeLoadOptions(const std::vector<std::pair<std::string, std::string
                             const std::vector<std::string>& bookkeeping, const std::string& policy,
                             uint32_t threads, bool read_data) {
   LoadOptions options;
-  for (const auto& [pattern, replacement] : renames) options.rules.renames.push_back({pattern, replacement});
+  for (const auto& [pattern, replacement] : renames) {
+    options.rules.renames.push_back({pattern, replacement});
+  }
   options.rules.bookkeeping_patterns = bookkeeping;
   std::optional<Policy> parsed = ParsePolicy(policy);
   if (!parsed) {
@@ -127,7 +129,9 @@ ShardingLayout MakeShardingLayout(uint32_t rank, uint32_t world_size,
   layout.rank = rank;
   layout.world_size = world_size;
   for (const ShardingSpec& spec : by_name) layout.by_name[std::get<0>(spec)] = ParseSharding(spec);
-  for (const ShardingSpec& spec : rules) layout.rules.push_back({std::get<0>(spec), ParseSharding(spec)});
+  for (const ShardingSpec& spec : rules) {
+    layout.rules.push_back({std::get<0>(spec), ParseSharding(spec)});
+  }
   return layout;
 }
 

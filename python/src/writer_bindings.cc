@@ -22,6 +22,9 @@ namespace {
 
 namespace py = pybind11;
 
+// __metadata__ entries as Python passes them: (key, value) pairs or None.
+using MetadataItems = std::optional<std::vector<std::pair<std::string, std::string>>>;
+
 // Tensors to write and the buffer views that keep their memory in place.
 struct PreparedTensors {
   std::vector<BufferView> views;
@@ -81,7 +84,7 @@ PreparedTensors PrepareTensors(const py::list& entries) {
   return prepared;
 }
 
-WriteOptions OptionsWithMetadata(const std::optional<std::vector<std::pair<std::string, std::string>>>& metadata) {
+WriteOptions OptionsWithMetadata(const MetadataItems& metadata) {
   WriteOptions options;
   if (metadata) options.metadata = *metadata;
   return options;
@@ -89,7 +92,7 @@ WriteOptions OptionsWithMetadata(const std::optional<std::vector<std::pair<std::
 
 // Writes the file crash-safely (temporary file, fsync, rename).
 void SerializeFile(const py::list& entries, const std::string& path,
-                   const std::optional<std::vector<std::pair<std::string, std::string>>>& metadata) {
+                   const MetadataItems& metadata) {
   PreparedTensors prepared = PrepareTensors(entries);
   const WriteOptions options = OptionsWithMetadata(metadata);
   Status status;
@@ -101,10 +104,10 @@ void SerializeFile(const py::list& entries, const std::string& path,
 }
 
 // Returns the safetensors bytes: header, then each tensor in the given order.
-py::bytes Serialize(const py::list& entries,
-                    const std::optional<std::vector<std::pair<std::string, std::string>>>& metadata) {
+py::bytes Serialize(const py::list& entries, const MetadataItems& metadata) {
   PreparedTensors prepared = PrepareTensors(entries);
-  const std::string header = BuildSafetensorsHeader(prepared.tensors, OptionsWithMetadata(metadata));
+  const std::string header =
+      BuildSafetensorsHeader(prepared.tensors, OptionsWithMetadata(metadata));
   const uint64_t total = header.size() + prepared.data_bytes;
 
   // A new bytes object is private until returned, so it is filled without

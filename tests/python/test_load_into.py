@@ -127,6 +127,7 @@ def test_extra_state_loaded_and_set(tmp_path):
         if isinstance(loaded, Fp8Linear):
             assert torch.equal(loaded.fp8_meta, expected.fp8_meta)
     assert report.bookkeeping_loaded == sorted(extra_names)
+    assert report.loaded == sorted(name for name in model.state_dict() if name not in extra_names)
     assert report.missing == []
 
 
@@ -179,7 +180,10 @@ def test_compiled_model_loads_plain_checkpoint(tied_checkpoint):
 
     assert_same_state(model._orig_mod.state_dict(), expected)
     assert report.prefixes_stripped == [{"side": "model", "prefix": "_orig_mod."}]
+    assert report.loaded == sorted(model.state_dict())
     assert report.missing == []
+    assert report.tied == [{"name": "_orig_mod.lm_head.weight",
+                            "source": "model.embed_tokens.weight"}]
 
 
 def test_plain_model_loads_compiled_checkpoint(tmp_path):
@@ -196,6 +200,8 @@ def test_plain_model_loads_compiled_checkpoint(tmp_path):
 
     assert_same_state(model.state_dict(), expected)
     assert report.prefixes_stripped == [{"side": "checkpoint", "prefix": "_orig_mod."}]
+    assert report.loaded == sorted(model.state_dict())
+    assert report.unexpected == []
 
 
 def test_renames_map_checkpoint_names(tmp_path):

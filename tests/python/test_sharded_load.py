@@ -65,8 +65,10 @@ def test_row_shard_matches_load_state_dict(bf16_checkpoint, rank):
             expected = expected[start:stop]
         assert loaded.shape == expected.shape, name
         assert torch.equal(loaded, expected), name
+    assert report.loaded == sorted(model.state_dict())
     assert report.missing == []
     assert report.shape_mismatch == []
+    assert report.tied == [{"name": "lm_head.weight", "source": "model.embed_tokens.weight"}]
     assert report.rank["rank"] == rank
     assert report.rank["world_size"] == WORLD_SIZE
 

@@ -109,6 +109,13 @@ def test_metadata_written_and_validated(tmp_path):
         st.save_file({"x": torch.ones(1)}, path, metadata={"step": 10})
 
 
+def test_metadata_defaults_to_format_pt(tmp_path):
+    path = tmp_path / "plain.safetensors"
+    st.save_file({"x": torch.ones(1)}, path)
+    with safeckpt.safe_open(path, "pt") as f:
+        assert f.metadata() == {"format": "pt"}
+
+
 def test_shared_tensors_rejected_with_names(tmp_path):
     base = torch.zeros(4, 4)
     tensors = {"a": base, "b": base, "c": torch.ones(2)}
