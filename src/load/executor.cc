@@ -122,6 +122,7 @@ class Execution {
   // Per-worker memory that gap targets are read into and dropped from.
   std::vector<std::vector<std::byte>> gap_scratch_;
   std::vector<GatherScratch> gather_scratch_;
+  std::atomic<uint64_t> gather_bytes_read_{0};  // source bytes the gathers read
   std::vector<double> convert_seconds_;
 };
 
@@ -179,6 +180,7 @@ Status Execution::ReadForGather(const GatherTask& gather, uint32_t file, uint64_
   std::vector<iovec> iovecs = {iovec{buffer, static_cast<size_t>(length)}};
   const VectoredRead read = ReadVectorAt(files_[file].fd(), offset, length, iovecs);
   bytes_read_[file].fetch_add(read.done, std::memory_order_relaxed);
+  gather_bytes_read_.fetch_add(read.done, std::memory_order_relaxed);
   if (read.done == length) return Status::Ok();
 
   const std::string prefix =
@@ -281,7 +283,7 @@ ExecutionStats Execution::Stats(double wall_seconds) const {
     stats.bytes_written_per_request.push_back(bytes.load());
   }
   stats.wall_seconds = wall_seconds;
-  stats.converted_bytes = plan_.converted_bytes;
+  stats.converted_bytes = plan_.converted_bytes + gather_bytes_read_.load();
 
   double convert_total = 0;
   for (double seconds : convert_seconds_) convert_total += seconds;

@@ -24,7 +24,7 @@ struct ExecutionStats {
   // Wall-clock seconds from opening the files to the last task's end.
   double wall_seconds = 0;
 
-  // Source bytes that passed through conversion kernels.
+  // Source bytes that passed through conversion kernels, gathers included.
   uint64_t converted_bytes = 0;
 
   // Seconds spent in conversion kernels, summed over workers and divided by
