@@ -100,6 +100,9 @@ enum class ErrorId : uint16_t {
   kShortRead,
   kWriteFailed,
 
+  // Saving.
+  kDestinationExists,     // a checkpoint is already where a writer would write
+
   // Anything else.
   kInternal,
 };

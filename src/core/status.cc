@@ -71,6 +71,7 @@ std::string_view ErrorIdName(ErrorId id) {
     case ErrorId::kReadFailed: return "read_failed";
     case ErrorId::kShortRead: return "short_read";
     case ErrorId::kWriteFailed: return "write_failed";
+    case ErrorId::kDestinationExists: return "destination_exists";
     case ErrorId::kInternal: return "internal";
   }
   return "unknown";
