@@ -59,9 +59,11 @@ void AddReconcileOptions(CLI::App* command, safeckpt::cli::ReconcileOptions* opt
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "safeckpt: inspect, check and load Hugging Face safetensors checkpoints.\n"
-      "Exit codes: 0 success, 1 a mismatch the policy rejects, 2 usage error, "
-      "3 invalid or unreadable checkpoint."};
+      "safeckpt: inspect, check, load, convert and compare Hugging Face safetensors "
+      "checkpoints.\n"
+      "Exit codes: 0 success, 1 a mismatch the policy rejects (compare: the checkpoints "
+      "differ), 2 usage error, 3 invalid or unreadable checkpoint, 4 convert could not "
+      "write its output."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "safeckpt 0.1.0");
 
@@ -101,6 +103,12 @@ int main(int argc, char** argv) {
   manifest_command->add_option("--output,-o", manifest.output,
                                "Write to this file instead of standard output");
 
+  safeckpt::cli::ConvertCommandOptions convert;
+  CLI::App* convert_command = safeckpt::cli::AddConvertCommand(app, convert);
+
+  safeckpt::cli::CompareCommandOptions compare;
+  CLI::App* compare_command = safeckpt::cli::AddCompareCommand(app, compare);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -112,5 +120,7 @@ int main(int argc, char** argv) {
   if (*check_command) return safeckpt::cli::RunCheck(check);
   if (*load_command) return safeckpt::cli::RunLoad(load);
   if (*manifest_command) return safeckpt::cli::RunManifest(manifest);
+  if (*convert_command) return safeckpt::cli::RunConvert(convert);
+  if (*compare_command) return safeckpt::cli::RunCompare(compare);
   return safeckpt::cli::kExitUsage;
 }
