@@ -6,6 +6,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "core/utf8.h"
 #include "format/data_layout.h"
 #include "format/json_dom.h"
 #include "format/json_text.h"

@@ -8,11 +8,6 @@
 
 namespace safeckpt::internal {
 
-// Returns the offset of the first byte of `text` that is not part of
-// well-formed UTF-8 (RFC 3629: no overlong forms, no UTF-16 surrogates,
-// nothing above U+10FFFF), or nullopt when all of `text` is valid.
-std::optional<size_t> FindInvalidUtf8(std::string_view text);
-
 // Result of ScanJsonNesting.
 struct JsonNesting {
   // Offset of the first '{' or '[' that nests deeper than the cap, if any.
@@ -28,6 +23,16 @@ struct JsonNesting {
 // nothing: on malformed JSON its result still bounds the nesting of the
 // prefix, which is what keeps deep input away from the parser.
 JsonNesting ScanJsonNesting(std::string_view text, uint32_t max_depth);
+
+// True when `text` starts with the UTF-8 byte order mark (ef bb bf), which
+// some Windows tools write and JSON parsers reject.
+inline bool StartsWithByteOrderMark(std::string_view text) {
+  return text.starts_with("\xef\xbb\xbf");
+}
+
+// True for a byte that can begin a JSON value: '{', '[', '"', '-', a digit,
+// or the first letter of true, false or null.
+bool CanStartJsonValue(char c);
 
 // True for the four whitespace bytes JSON allows between tokens.
 inline bool IsJsonWhitespace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
