@@ -1,11 +1,21 @@
 #include "safeckpt/checkpoint.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
+#include <cerrno>
+#include <chrono>
+#include <cstring>
 #include <filesystem>
+#include <future>
 #include <string>
 #include <vector>
 
+#include "format/same_file.h"
+#include "io/file.h"
 #include "safeckpt/writer.h"
 #include "support/test_support.h"
 
@@ -365,6 +375,183 @@ TEST(CheckpointTest, OpensSymlinkedFilesWithoutIndex) {
   Result<Checkpoint> checkpoint = Checkpoint::Open(dir.Join("model"));
   ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
   EXPECT_EQ(TensorNames(*checkpoint), (std::vector<std::string>{"a"}));
+}
+
+std::string MakeFifo(const std::string& path) {
+  EXPECT_EQ(::mkfifo(path.c_str(), 0600), 0) << path << ": " << std::strerror(errno);
+  return path;
+}
+
+// Opens `path` on another thread. A reader that opens files without
+// O_NONBLOCK blocks on a FIFO without a writer. When Open is still blocked
+// after a few seconds, the test fails and connects a writer to `fifo`, so
+// that the blocked open returns.
+Result<Checkpoint> OpenWithoutHanging(const std::string& path, const std::string& fifo) {
+  std::future<Result<Checkpoint>> result =
+      std::async(std::launch::async, [&] { return Checkpoint::Open(path); });
+  if (result.wait_for(std::chrono::seconds(5)) == std::future_status::timeout) {
+    ADD_FAILURE() << "Checkpoint::Open blocked on the FIFO " << fifo;
+    int writer = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    Result<Checkpoint> unblocked = result.get();
+    if (writer >= 0) ::close(writer);
+    return unblocked;
+  }
+  return result.get();
+}
+
+TEST(CheckpointTest, FifoAsCheckpointIsRejected) {
+  TempDir dir;
+  std::string fifo = MakeFifo(dir.Join("model.safetensors"));
+  EXPECT_ERROR(OpenWithoutHanging(fifo, fifo), ErrorId::kNotRegularFile,
+               "'" + fifo + "' is a FIFO, not a regular file");
+}
+
+TEST(CheckpointTest, CharacterDeviceAsCheckpointIsRejected) {
+  EXPECT_ERROR(Checkpoint::Open("/dev/null"), ErrorId::kNotRegularFile,
+               "'/dev/null' is a character device, not a regular file");
+}
+
+TEST(CheckpointTest, FifoInDirectoryWithoutIndexIsRejected) {
+  TempDir dir;
+  WriteShard(dir.Join("a.safetensors"), {"a"});
+  std::string fifo = MakeFifo(dir.Join("b.safetensors"));
+  EXPECT_ERROR(OpenWithoutHanging(dir.path(), fifo), ErrorId::kNotRegularFile,
+               "'" + fifo + "' is a FIFO");
+}
+
+TEST_F(ShardedCheckpointTest, FifoAsShardIsRejected) {
+  std::string fifo = MakeFifo(dir_.Join("c.safetensors"));
+  WriteIndex(IndexJson({{"x", "a.safetensors"}, {"y", "a.safetensors"}, {"c", "c.safetensors"}}));
+  EXPECT_ERROR(OpenWithoutHanging(dir_.path(), fifo), ErrorId::kNotRegularFile,
+               "'" + fifo + "' is a FIFO");
+}
+
+TEST(CheckpointTest, FifoAsIndexIsRejected) {
+  TempDir dir;
+  WriteShard(dir.Join("a.safetensors"), {"a"});
+  std::string fifo = MakeFifo(dir.Join(std::string(kIndexFileName)));
+  EXPECT_ERROR(OpenWithoutHanging(dir.path(), fifo), ErrorId::kNotRegularFile,
+               "'" + fifo + "' is a FIFO");
+}
+
+TEST(CheckpointTest, DirectoryAsIndexIsRejected) {
+  TempDir dir;
+  WriteShard(dir.Join("a.safetensors"), {"a"});
+  fs::create_directory(dir.Join(std::string(kIndexFileName)));
+  EXPECT_ERROR(Checkpoint::Open(dir.path()), ErrorId::kNotRegularFile, "is a directory");
+}
+
+TEST_F(ShardedCheckpointTest, MissingShardListIsCappedAtHundredNames) {
+  std::vector<std::pair<std::string, std::string>> weight_map = {{"x", "a.safetensors"}};
+  for (int i = 0; i < 250; ++i) {
+    weight_map.emplace_back("t" + std::to_string(i), "gone-" + std::to_string(1000 + i));
+  }
+  WriteIndex(IndexJson(weight_map));
+
+  Result<Checkpoint> checkpoint = Open();
+  EXPECT_ERROR(checkpoint, ErrorId::kIndexShardMissing, "250 of the 251 shard files");
+  EXPECT_ERROR(checkpoint, ErrorId::kIndexShardMissing, "'gone-1099' ... and 150 more");
+  EXPECT_EQ(checkpoint.status().message().find("gone-1100"), std::string::npos);
+}
+
+TEST_F(ShardedCheckpointTest, TensorMappedToIndexFileIsExplained) {
+  WriteIndex(IndexJson({{"x", "a.safetensors"}, {"z", std::string(kIndexFileName)}}));
+  EXPECT_ERROR(Open(), ErrorId::kIndexInvalid, "which is this index file, not a shard");
+}
+
+TEST(CheckpointTest, OpenRecordsFileIdentity) {
+  TempDir dir;
+  std::string path = dir.Join("model.safetensors");
+  WriteShard(path, {"a"});
+  timespec times[2] = {{0, UTIME_OMIT}, {1'600'000'000, 42}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+
+  Result<Checkpoint> checkpoint = Checkpoint::Open(path);
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
+  struct stat info;
+  ASSERT_EQ(::stat(path.c_str(), &info), 0);
+  const CheckpointFile& file = checkpoint->files()[0];
+  EXPECT_EQ(file.device, static_cast<uint64_t>(info.st_dev));
+  EXPECT_EQ(file.inode, static_cast<uint64_t>(info.st_ino));
+  EXPECT_EQ(file.size, static_cast<uint64_t>(info.st_size));
+  EXPECT_EQ(file.modification_time_ns, 1'600'000'000'000'000'042);
+}
+
+TEST_F(ShardedCheckpointTest, ShardsRecordFileIdentity) {
+  WriteIndex(IndexJson({{"x", "a.safetensors"}, {"y", "a.safetensors"}, {"z", "b.safetensors"}}));
+  Result<Checkpoint> checkpoint = Open();
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
+  for (const CheckpointFile& file : checkpoint->files()) {
+    struct stat info;
+    ASSERT_EQ(::stat(file.path.c_str(), &info), 0);
+    EXPECT_EQ(file.inode, static_cast<uint64_t>(info.st_ino)) << file.name;
+    EXPECT_NE(file.modification_time_ns, 0) << file.name;
+  }
+}
+
+// Opens a one-file checkpoint for the CheckSameFile tests and keeps the
+// description of its file.
+class SameFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WriteShard(path_, {"a"}, 4);
+    Result<Checkpoint> checkpoint = Checkpoint::Open(path_);
+    ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
+    expected_ = checkpoint->files()[0];
+  }
+
+  Status CheckAgain() {
+    Result<internal::File> file = internal::File::OpenForRead(path_);
+    if (!file.ok()) return file.status();
+    return internal::CheckSameFile(*file, expected_);
+  }
+
+  TempDir dir_;
+  std::string path_ = dir_.Join("model.safetensors");
+  CheckpointFile expected_;
+};
+
+TEST_F(SameFileTest, UnchangedFilePasses) {
+  Status status = CheckAgain();
+  EXPECT_TRUE(status.ok()) << status.ToString();
+}
+
+TEST_F(SameFileTest, ReplacedFileIsReported) {
+  // Same layout and size but other data, so only the inode differs.
+  std::string other = dir_.Join("other.safetensors");
+  WriteShard(other, {"a"}, 4);
+  fs::rename(other, path_);
+
+  Status status = CheckAgain();
+  EXPECT_ERROR(Result<bool>(status), ErrorId::kFileChanged, "'" + path_ + "' was replaced");
+  EXPECT_ERROR(Result<bool>(status), ErrorId::kFileChanged, "open the checkpoint again");
+  EXPECT_EQ(status.code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SameFileTest, TruncatedFileIsReported) {
+  ASSERT_EQ(::truncate(path_.c_str(), 8), 0);
+  Status status = CheckAgain();
+  EXPECT_ERROR(Result<bool>(status), ErrorId::kFileChanged,
+               "size changed from " + std::to_string(expected_.size) + " to 8 bytes");
+}
+
+TEST_F(SameFileTest, ModifiedFileIsReported) {
+  // A write of the same size in place, dated one second later so that the
+  // file system's timestamp granularity cannot hide it.
+  std::string bytes = testing::ReadFileBytes(path_);
+  bytes.back() ^= 1;
+  int fd = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
+  ::close(fd);
+  int64_t later = expected_.modification_time_ns + 1'000'000'000;
+  timespec times[2] = {{0, UTIME_OMIT}, {later / 1'000'000'000, later % 1'000'000'000}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path_.c_str(), times, 0), 0);
+
+  Status status = CheckAgain();
+  EXPECT_ERROR(Result<bool>(status), ErrorId::kFileChanged, "'" + path_ + "' was modified");
+  EXPECT_ERROR(Result<bool>(status), ErrorId::kFileChanged,
+               std::to_string(expected_.modification_time_ns) + " ns then");
 }
 
 }  // namespace

@@ -54,6 +54,13 @@ std::string Nested(int depth) {
   return R"({"w": )" + std::string(depth - 1, '[') + std::string(depth - 1, ']') + "}";
 }
 
+// Returns the JSON array of `count` ones, a shape of one element.
+std::string Ones(size_t count) {
+  std::string shape = "[";
+  for (size_t i = 0; i < count; ++i) shape += i == 0 ? "1" : ", 1";
+  return shape + "]";
+}
+
 std::vector<BadFile> BadFiles() {
   ReaderLimits one_tensor;
   one_tensor.max_tensors_per_file = 1;
@@ -61,6 +68,8 @@ std::vector<BadFile> BadFiles() {
   short_names.max_name_bytes = 4;
   ReaderLimits small_header;
   small_header.max_header_bytes = 16;
+  ReaderLimits two_dims;
+  two_dims.max_dims = 2;
 
   std::string two_tensors =
       R"({"a": )" + Entry("U8", "[1]", 0, 1) + R"(, "b": )" + Entry("U8", "[1]", 1, 2) + "}";
@@ -101,6 +110,18 @@ std::vector<BadFile> BadFiles() {
        HeaderBytes(Nested(65)),
        ErrorId::kHeaderTooDeep,
        {"limit of 64 levels", "header offset 69"}},
+      {"HeaderByteOrderMark",
+       HeaderBytes("\xef\xbb\xbf{}"),
+       ErrorId::kHeaderNotJson,
+       {"header starts with a UTF-8 byte order mark", "the writer added a BOM"}},
+      {"HeaderLeadingFormFeed",
+       HeaderBytes("\f{}"),
+       ErrorId::kHeaderNotJson,
+       {"byte 0x0c at header offset 0 cannot begin a JSON value"}},
+      {"HeaderOnlyWhitespace",
+       HeaderBytes("  \n"),
+       ErrorId::kHeaderNotJson,
+       {"contains only whitespace"}},
       {"HeaderNotJson", HeaderBytes(R"({"w": })"), ErrorId::kHeaderNotJson, {"not valid JSON: "}},
       {"HeaderUnclosed", HeaderBytes(R"({"w": {)"), ErrorId::kHeaderNotJson, {"not valid JSON"}},
       {"HeaderIntegerOver64Bits",
@@ -137,6 +158,14 @@ std::vector<BadFile> BadFiles() {
        ErrorId::kNameTooLong,
        {"'abcde'", "limit of 4 bytes"},
        short_names},
+      {"MetadataKeyTwice",
+       HeaderBytes(R"({"__metadata__": {"a": "1", "b": "2", "a": "3"}})"),
+       ErrorId::kDuplicateName,
+       {"__metadata__ key 'a' appears twice"}},
+      {"MetadataEscapedKeyTwice",
+       HeaderBytes(R"({"__metadata__": {"a": "1", "\u0061": "2"}})"),
+       ErrorId::kDuplicateName,
+       {"__metadata__ key 'a' appears twice"}},
       {"MetadataNotObject",
        HeaderBytes(R"({"__metadata__": ["pt"]})"),
        ErrorId::kMetadataNotObject,
@@ -201,6 +230,15 @@ std::vector<BadFile> BadFiles() {
        OneTensorFile(Entry("U8", R"(["2"])", 0, 2), 2),
        ErrorId::kShapeInvalid,
        {R"(shape dimension 0 is "2" (a string))"}},
+      {"ShapeOverDimensionCap",
+       OneTensorFile(Entry("U8", Ones(65), 0, 1), 1),
+       ErrorId::kShapeInvalid,
+       {"tensor 'w': shape has 65 dimensions, over the limit of 64 (ReaderLimits::max_dims)"}},
+      {"ShapeOverConfiguredDimensionCap",
+       OneTensorFile(Entry("U8", "[1, 1, 1]", 0, 1), 1),
+       ErrorId::kShapeInvalid,
+       {"shape has 3 dimensions, over the limit of 2"},
+       two_dims},
       {"OffsetsOneNumber",
        OneTensorFile(R"({"dtype": "U8", "shape": [1], "data_offsets": [0]})", 1),
        ErrorId::kOffsetsInvalid,
@@ -315,6 +353,35 @@ TEST(HeaderTest, StatusCodeByRuleKind) {
   EXPECT_EQ(Parse(LengthField(1000) + "{}").status().code(), StatusCode::kCorruption);
   EXPECT_EQ(Parse(OneTensorFile(Entry("U8", "[8]", 0, 8), 4)).status().code(),
             StatusCode::kCorruption);
+}
+
+TEST(HeaderTest, ShapeAtDimensionCapIsAccepted) {
+  Result<SafetensorsHeader> header = Parse(OneTensorFile(Entry("U8", Ones(64), 0, 1), 1));
+  ASSERT_TRUE(header.ok()) << header.status().ToString();
+  EXPECT_EQ(header->tensors[0].shape.size(), 64u);
+}
+
+TEST(HeaderTest, DimensionCapIsOutOfRange) {
+  Result<SafetensorsHeader> header = Parse(OneTensorFile(Entry("U8", Ones(1'000'000), 0, 1), 1));
+  EXPECT_ERROR(header, ErrorId::kShapeInvalid, "shape has 1000000 dimensions");
+  EXPECT_EQ(header.status().code(), StatusCode::kOutOfRange);
+  EXPECT_LT(header.status().message().size(), 200u);
+}
+
+// With the caps raised, a message still quotes a long shape and a long
+// name in a few hundred bytes.
+TEST(HeaderTest, LongShapeAndNameAreShortenedInMessages) {
+  ReaderLimits limits;
+  limits.max_dims = 10'000;
+  limits.max_name_bytes = 100'000;
+  std::string name(100'000, 'n');
+  std::string json = "{\"" + name + "\": " + Entry("U8", Ones(5000), 0, 2) + "}";
+
+  Result<SafetensorsHeader> header = Parse(FileBytes(json, "xy"), limits);
+  EXPECT_ERROR(header, ErrorId::kSizeMismatch, "... (100000 bytes)");
+  EXPECT_ERROR(header, ErrorId::kSizeMismatch, "U8 [1, 1, ");
+  EXPECT_ERROR(header, ErrorId::kSizeMismatch, "...] (5000 dimensions) needs 1 bytes");
+  EXPECT_LT(header.status().message().size(), 1000u);
 }
 
 TEST(HeaderTest, NestingAtCapIsAccepted) {

@@ -148,5 +148,80 @@ TEST(IndexTest, SubdirectoryNamesAreNormalized) {
   EXPECT_EQ(index->weight_map[2].second, "..hidden.safetensors");
 }
 
+TEST(IndexTest, AnyTopLevelKeyGivenTwiceIsRejected) {
+  for (std::string_view key : {"metadata", "format", "weight_map"}) {
+    std::string text = R"({"weight_map": {"a": "a.safetensors"}, "metadata": {}, "format": 1, ")" +
+                       std::string(key) + R"(": {}})";
+    EXPECT_ERROR(Parse(text), ErrorId::kIndexInvalid,
+                 "top-level key '" + std::string(key) + "' is given twice");
+  }
+}
+
+TEST(IndexTest, EscapedTopLevelKeyCountsAsRepeat) {
+  EXPECT_ERROR(Parse(R"({"weight_map": {"a": "a.safetensors"}, "weight\u005fmap": {}})"),
+               ErrorId::kIndexInvalid, "'weight_map' is given twice");
+}
+
+TEST(IndexTest, TotalSizeGivenTwiceIsRejected) {
+  EXPECT_ERROR(Parse(R"({"metadata": {"total_size": 8, "total_size": 16},)"
+                     R"( "weight_map": {"a": "a.safetensors"}})"),
+               ErrorId::kIndexInvalid, "metadata key 'total_size' is given twice");
+}
+
+TEST(IndexTest, ByteOrderMarkIsExplained) {
+  Result<CheckpointIndex> index =
+      Parse("\xef\xbb\xbf" R"({"weight_map": {"a": "a.safetensors"}})");
+  EXPECT_ERROR(index, ErrorId::kIndexNotJson,
+               "not valid JSON: it starts with a UTF-8 byte order mark");
+  EXPECT_ERROR(index, ErrorId::kIndexNotJson, "the writer added a BOM");
+}
+
+TEST(IndexTest, ByteThatCannotStartJsonIsNamed) {
+  EXPECT_ERROR(Parse("\f{\"weight_map\": {}}"), ErrorId::kIndexNotJson,
+               "byte '\\x0c' at offset 0 cannot begin a JSON value");
+  EXPECT_ERROR(Parse("  \n"), ErrorId::kIndexNotJson, "empty or contains only whitespace");
+}
+
+// simdjson 3.0.1 rejects the whole document for such numbers, so the
+// warning that other bad total_size values give is not possible.
+TEST(IndexTest, TotalSizeBeyondRangeMakesIndexInvalidJson) {
+  for (std::string_view value : {"18446744073709551616", "1e400", "-9223372036854775809"}) {
+    std::string text = R"({"metadata": {"total_size": )" + std::string(value) +
+                       R"(}, "weight_map": {"a": "a.safetensors"}})";
+    EXPECT_ERROR(Parse(text), ErrorId::kIndexNotJson, "does not fit in 64 bits");
+  }
+}
+
+TEST(IndexTest, TensorMappedToIndexItselfIsExplained) {
+  for (std::string_view file : {"model.safetensors.index.json", "./model.safetensors.index.json"}) {
+    Result<CheckpointIndex> index =
+        Parse(R"({"weight_map": {"w": ")" + std::string(file) + "\"}}");
+    EXPECT_ERROR(index, ErrorId::kIndexInvalid,
+                 "maps tensor 'w' to '" + std::string(file) +
+                     "', which is this index file, not a shard");
+  }
+}
+
+TEST(IndexTest, IndexFileNameInSubdirectoryIsAShard) {
+  Result<CheckpointIndex> index =
+      Parse(R"({"weight_map": {"w": "old/model.safetensors.index.json"}})");
+  ASSERT_TRUE(index.ok()) << index.status().ToString();
+}
+
+TEST(IndexTest, OverlongFileNameIsRejectedWithShortMessage) {
+  std::string file(100'000, 'f');
+  Result<CheckpointIndex> index = Parse(R"({"weight_map": {"w": ")" + file + "\"}}");
+  EXPECT_ERROR(index, ErrorId::kIndexInvalid, "a file name of 100000 bytes, longer than the 4096");
+  EXPECT_ERROR(index, ErrorId::kIndexInvalid, "... (100000 bytes)");
+  EXPECT_LT(index.status().message().size(), 1000u);
+}
+
+TEST(IndexTest, FileNameWithControlCharacterIsRejected) {
+  Result<CheckpointIndex> index =
+      Parse(R"({"weight_map": {"w": "a\nsafeckpt: error: fake.safetensors"}})");
+  EXPECT_ERROR(index, ErrorId::kIndexInvalid, "'a\\nsafeckpt: error: fake.safetensors'");
+  EXPECT_ERROR(index, ErrorId::kIndexInvalid, "contains a control character");
+}
+
 }  // namespace
 }  // namespace safeckpt

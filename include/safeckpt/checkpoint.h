@@ -31,6 +31,13 @@ struct CheckpointFile {
   uint64_t size = 0;       // file size in bytes
   uint64_t data_start = 0; // absolute offset of the data section
   Metadata metadata;
+
+  // The identity of the file whose header was validated, from fstat on the
+  // descriptor the header was read from. A reader that opens the file again
+  // compares them (with `size`) to detect a file replaced or modified since.
+  uint64_t device = 0;               // st_dev
+  uint64_t inode = 0;                // st_ino
+  int64_t modification_time_ns = 0;  // st_mtim in nanoseconds since the Unix epoch
 };
 
 struct CheckpointTensor {

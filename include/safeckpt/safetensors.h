@@ -23,6 +23,10 @@ struct ReaderLimits {
   uint64_t max_tensors_per_file = 1'000'000;
   uint64_t max_name_bytes = 4096;
   uint32_t max_json_depth = 64;
+  // Dimensions of one shape. Checked before the shape is copied out of the
+  // parsed JSON, so neither the shape nor a message quoting it grows with a
+  // hostile dimension count.
+  uint64_t max_dims = 64;
 };
 
 // One tensor entry of a header. Offsets are relative to the start of the

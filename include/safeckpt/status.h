@@ -103,6 +103,10 @@ enum class ErrorId : uint16_t {
   // Saving.
   kDestinationExists,     // a checkpoint is already where a writer would write
 
+  // Files.
+  kNotRegularFile,        // a FIFO, device, socket or directory where a file is needed
+  kFileChanged,           // a checkpoint file was replaced or modified after Open()
+
   // Anything else.
   kInternal,
 };

@@ -116,6 +116,8 @@ Status CopyPlanner::AddBookkeeping(size_t expected_index, const NativeTensor& na
 // run that is contiguous in both the file and the destination. Source and
 // destination boxes get the same dimensions by giving the source a size-1
 // dimension wherever the piece adds one (the expert index).
+// NOTE: only runs without a dtype conversion share one read across small
+// gaps; a converted inner-dimension slice reads row by row.
 Status CopyPlanner::AddRuns(size_t expected_index, const Piece& piece, const ClippedPiece& clipped) {
   const ExpectedTensor& expected = model_.tensors()[expected_index];
   const LogicalSource& source = view_.sources[piece.source];

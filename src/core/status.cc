@@ -72,6 +72,8 @@ std::string_view ErrorIdName(ErrorId id) {
     case ErrorId::kShortRead: return "short_read";
     case ErrorId::kWriteFailed: return "write_failed";
     case ErrorId::kDestinationExists: return "destination_exists";
+    case ErrorId::kNotRegularFile: return "not_regular_file";
+    case ErrorId::kFileChanged: return "file_changed";
     case ErrorId::kInternal: return "internal";
   }
   return "unknown";

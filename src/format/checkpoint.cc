@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "format/checkpoint_builder.h"
+#include "format/header_file.h"
 #include "format/quote.h"
 #include "format/sharded_checkpoint.h"
 
@@ -20,15 +21,18 @@ namespace fs = std::filesystem;
 constexpr std::string_view kSafetensorsExtension = ".safetensors";
 
 Result<Checkpoint> OpenFile(const std::string& path, const OpenOptions& options) {
-  SAFECKPT_ASSIGN_OR_RETURN(SafetensorsHeader header, ReadSafetensorsHeader(path, options.limits));
+  SAFECKPT_ASSIGN_OR_RETURN(internal::HeaderOfFile read,
+                            internal::ReadHeaderOfFile(path, options.limits));
   CheckpointBuilder builder(path, /*has_index=*/false, options.logger);
-  uint32_t file = builder.AddFile(fs::path(path).filename().string(), path, header);
-  for (const TensorInfo& tensor : header.tensors) builder.AddTensor(file, tensor);
+  uint32_t file = builder.AddFile(fs::path(path).filename().string(), path, read);
+  for (const TensorInfo& tensor : read.header.tensors) builder.AddTensor(file, tensor);
   return std::move(builder).Finish();
 }
 
-// Returns the names of the *.safetensors files in `directory` (following
-// symlinks), sorted.
+// Returns the names of the *.safetensors entries in `directory` (following
+// symlinks), sorted. Subdirectories and broken symlinks are left out. A
+// FIFO or device with that name is listed, so that opening it reports what
+// it is instead of the checkpoint silently lacking its tensors.
 Result<std::vector<std::string>> ListSafetensorsFiles(const std::string& directory) {
   std::vector<std::string> names;
   std::error_code error;
@@ -37,7 +41,9 @@ Result<std::vector<std::string>> ListSafetensorsFiles(const std::string& directo
     bool has_extension =
         name.size() > kSafetensorsExtension.size() && name.ends_with(kSafetensorsExtension);
     std::error_code type_error;
-    if (has_extension && it->is_regular_file(type_error)) names.push_back(std::move(name));
+    fs::file_status status = it->status(type_error);
+    bool listed = fs::exists(status) && !fs::is_directory(status);
+    if (has_extension && listed) names.push_back(std::move(name));
   }
   if (error) {
     return IoError(ErrorId::kReadFailed,
@@ -63,11 +69,11 @@ Result<Checkpoint> OpenUnindexedDirectory(const std::string& directory,
   std::unordered_map<std::string, std::string_view> file_of;
   for (const std::string& name : names) {
     std::string path = (fs::path(directory) / name).string();
-    SAFECKPT_ASSIGN_OR_RETURN(SafetensorsHeader header,
-                              ReadSafetensorsHeader(path, options.limits));
-    uint32_t file = builder.AddFile(name, path, header);
+    SAFECKPT_ASSIGN_OR_RETURN(internal::HeaderOfFile read,
+                              internal::ReadHeaderOfFile(path, options.limits));
+    uint32_t file = builder.AddFile(name, path, read);
 
-    for (const TensorInfo& tensor : header.tensors) {
+    for (const TensorInfo& tensor : read.header.tensors) {
       auto [previous, inserted] = file_of.emplace(tensor.name, name);
       if (!inserted) {
         return Corruption(ErrorId::kTensorInTwoFiles,

@@ -13,13 +13,16 @@ CheckpointBuilder::CheckpointBuilder(std::string path, bool has_index, Logger* l
 }
 
 uint32_t CheckpointBuilder::AddFile(std::string name, std::string path,
-                                    const SafetensorsHeader& header) {
+                                    const internal::HeaderOfFile& read) {
   CheckpointFile file;
   file.path = std::move(path);
   file.name = std::move(name);
-  file.size = header.file_size;
-  file.data_start = header.data_start();
-  file.metadata = header.metadata;
+  file.size = read.header.file_size;
+  file.data_start = read.header.data_start();
+  file.metadata = read.header.metadata;
+  file.device = read.identity.device;
+  file.inode = read.identity.inode;
+  file.modification_time_ns = read.identity.modification_time_ns;
   checkpoint_.files_.push_back(std::move(file));
   return static_cast<uint32_t>(checkpoint_.files_.size() - 1);
 }

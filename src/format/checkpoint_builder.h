@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "format/header_file.h"
 #include "safeckpt/checkpoint.h"
 #include "safeckpt/logger.h"
 
@@ -15,8 +16,9 @@ class CheckpointBuilder {
   // `logger` may be null.
   CheckpointBuilder(std::string path, bool has_index, Logger* logger);
 
-  // Adds a file with its validated header and returns its index in files().
-  uint32_t AddFile(std::string name, std::string path, const SafetensorsHeader& header);
+  // Adds a file with its validated header and the identity of the file the
+  // header was read from, and returns its index in files().
+  uint32_t AddFile(std::string name, std::string path, const internal::HeaderOfFile& read);
 
   // Adds `tensor` from the file AddFile() numbered `file`. The caller makes
   // sure each name is added once.

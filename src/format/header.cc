@@ -8,6 +8,7 @@
 
 #include "core/utf8.h"
 #include "format/data_layout.h"
+#include "format/header_file.h"
 #include "format/json_dom.h"
 #include "format/json_text.h"
 #include "format/quote.h"
@@ -126,6 +127,31 @@ Result<uint64_t> CheckHeaderLength(std::string_view leading_bytes, uint64_t file
   return length;
 }
 
+Status CheckNoByteOrderMark(std::string_view text, std::string_view display_name) {
+  if (!internal::StartsWithByteOrderMark(text)) return Status::Ok();
+  return Corruption(ErrorId::kHeaderNotJson,
+                    Prefix(display_name) +
+                        "header starts with a UTF-8 byte order mark (bytes ef bb bf at file "
+                        "offset 8): the writer added a BOM, which the safetensors format does "
+                        "not allow; write the header again without it");
+}
+
+// Names the first byte when it cannot begin any JSON value, which the JSON
+// parser would only report as a structural error.
+Status CheckFirstByte(std::string_view text, size_t first, std::string_view display_name) {
+  if (first == text.size()) {
+    return Corruption(ErrorId::kHeaderNotJson,
+                      Prefix(display_name) + "header is not valid JSON: it contains only " +
+                          "whitespace, but it must contain a JSON object");
+  }
+  if (internal::CanStartJsonValue(text[first])) return Status::Ok();
+  return Corruption(ErrorId::kHeaderNotJson,
+                    Prefix(display_name) + "header is not valid JSON: byte " +
+                        HexByte(text[first]) + " at header offset " + std::to_string(first) +
+                        " cannot begin a JSON value; a header starts with '{', after optional " +
+                        "spaces, tabs, CR or LF");
+}
+
 // Checks the header text before the JSON parser reads it and returns the
 // length of the prefix that contains the top-level value.
 Result<size_t> CheckHeaderText(std::string_view text, std::string_view leading_bytes,
@@ -134,6 +160,7 @@ Result<size_t> CheckHeaderText(std::string_view text, std::string_view leading_b
   if (first == text.size() || text[first] != '{') {
     SAFECKPT_RETURN_IF_ERROR(ForeignFormatOr(Status::Ok(), leading_bytes, display_name));
   }
+  SAFECKPT_RETURN_IF_ERROR(CheckNoByteOrderMark(text, display_name));
 
   if (std::optional<size_t> invalid = internal::FindInvalidUtf8(text)) {
     return Corruption(ErrorId::kHeaderNotUtf8, Prefix(display_name) +
@@ -143,6 +170,7 @@ Result<size_t> CheckHeaderText(std::string_view text, std::string_view leading_b
                                                    std::to_string(kLengthFieldBytes + *invalid) +
                                                    ") does not start or continue a valid sequence");
   }
+  SAFECKPT_RETURN_IF_ERROR(CheckFirstByte(text, first, display_name));
 
   internal::JsonNesting nesting = internal::ScanJsonNesting(text, limits.max_json_depth);
   if (nesting.too_deep_at) {
@@ -193,7 +221,16 @@ Status ParseMetadata(element value, std::string_view display_name, SafetensorsHe
                           std::string(internal::DescribeJsonType(value)) +
                           ", expected an object whose values are strings");
   }
+
+  // Keys are compared after JSON unescaping, so "a" and "\u0061" are the
+  // same key. The views point into the parser's string buffer.
+  std::unordered_set<std::string_view> seen;
   for (simdjson::dom::key_value_pair field : internal::ObjectOf(value)) {
+    if (!seen.insert(field.key).second) {
+      return Corruption(ErrorId::kDuplicateName,
+                        Prefix(display_name) + "__metadata__ key " + internal::Quote(field.key) +
+                            " appears twice; each metadata key must be unique");
+    }
     if (field.value.type() != element_type::STRING) {
       return Corruption(ErrorId::kMetadataValueNotString,
                         Prefix(display_name) + "__metadata__ key " + internal::Quote(field.key) +
@@ -249,8 +286,9 @@ Status ParseEntries(element root, std::string_view display_name, const ReaderLim
       SAFECKPT_RETURN_IF_ERROR(ParseMetadata(field.value, display_name, header));
       continue;
     }
-    SAFECKPT_ASSIGN_OR_RETURN(TensorInfo tensor,
-                              internal::ParseTensorEntry(field.key, field.value, display_name));
+    SAFECKPT_ASSIGN_OR_RETURN(
+        TensorInfo tensor,
+        internal::ParseTensorEntry(field.key, field.value, display_name, limits));
     header.tensors.push_back(std::move(tensor));
   }
   return Status::Ok();
@@ -312,12 +350,21 @@ Result<std::string> ReadLeadingBytes(const internal::File& file, uint64_t file_s
 
 }  // namespace
 
+Result<internal::HeaderOfFile> internal::ReadHeaderOfFile(const std::string& path,
+                                                          const ReaderLimits& limits) {
+  SAFECKPT_ASSIGN_OR_RETURN(File file, File::OpenForRead(path));
+  SAFECKPT_ASSIGN_OR_RETURN(FileIdentity identity, file.Identity());
+  SAFECKPT_ASSIGN_OR_RETURN(std::string leading_bytes,
+                            ReadLeadingBytes(file, identity.size, limits));
+  SAFECKPT_ASSIGN_OR_RETURN(SafetensorsHeader header,
+                            ParseSafetensorsHeader(leading_bytes, identity.size, path, limits));
+  return HeaderOfFile{std::move(header), identity};
+}
+
 Result<SafetensorsHeader> ReadSafetensorsHeader(const std::string& path,
                                                 const ReaderLimits& limits) {
-  SAFECKPT_ASSIGN_OR_RETURN(internal::File file, internal::File::OpenForRead(path));
-  SAFECKPT_ASSIGN_OR_RETURN(uint64_t file_size, file.Size());
-  SAFECKPT_ASSIGN_OR_RETURN(std::string leading_bytes, ReadLeadingBytes(file, file_size, limits));
-  return ParseSafetensorsHeader(leading_bytes, file_size, path, limits);
+  SAFECKPT_ASSIGN_OR_RETURN(internal::HeaderOfFile read, internal::ReadHeaderOfFile(path, limits));
+  return std::move(read.header);
 }
 
 }  // namespace safeckpt

@@ -2,12 +2,14 @@
 // Checkpoint::Open checks the shards themselves.
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <string>
 #include <unordered_set>
 
 #include "format/json_dom.h"
+#include "format/json_text.h"
 #include "format/quote.h"
 #include "safeckpt/checkpoint.h"
 
@@ -19,8 +21,43 @@ using simdjson::dom::element_type;
 
 std::string Prefix(std::string_view display_name) { return std::string(display_name) + ": "; }
 
+// Shard file names longer than this cannot be opened on Linux (PATH_MAX),
+// so they are rejected before any message quotes them.
+constexpr size_t kMaxShardNameBytes = 4096;
+
 Status IndexInvalid(std::string_view display_name, const std::string& detail) {
   return Corruption(ErrorId::kIndexInvalid, Prefix(display_name) + detail);
+}
+
+Status IndexNotJson(std::string_view display_name, const std::string& detail) {
+  return Corruption(ErrorId::kIndexNotJson,
+                    Prefix(display_name) + "the index is not valid JSON: " + detail);
+}
+
+// Checks the first bytes of the text, which the JSON parser would only
+// report as a structural error.
+Status CheckIndexStart(std::string_view text, std::string_view display_name) {
+  if (internal::StartsWithByteOrderMark(text)) {
+    return IndexNotJson(display_name,
+                        "it starts with a UTF-8 byte order mark (bytes ef bb bf): the writer "
+                        "added a BOM, which JSON files for safetensors must not have; write the "
+                        "file again without it");
+  }
+  size_t first = internal::SkipJsonWhitespace(text);
+  if (first == text.size()) {
+    return IndexNotJson(display_name, "the file is empty or contains only whitespace");
+  }
+  if (internal::CanStartJsonValue(text[first])) return Status::Ok();
+  return IndexNotJson(display_name, "byte " + internal::Quote(text.substr(first, 1)) +
+                                        " at offset " + std::to_string(first) +
+                                        " cannot begin a JSON value; an index starts with '{', "
+                                        "after optional spaces, tabs, CR or LF");
+}
+
+// Adds `key` to `seen` and returns true when it was there already. Keys
+// are compared after JSON unescaping, so "a" and "\u0061" are equal.
+bool IsRepeatedKey(std::string_view key, std::unordered_set<std::string_view>& seen) {
+  return !seen.insert(key).second;
 }
 
 // Returns total_size as a byte count, or nullopt with a warning when it is
@@ -50,11 +87,40 @@ Status ParseMetadata(element value, std::string_view display_name, CheckpointInd
         display_name,
         "metadata is " + std::string(internal::DescribeJsonType(value)) + ", expected an object");
   }
-  element total_size;
-  if (internal::ObjectOf(value)["total_size"].get(total_size) == simdjson::SUCCESS) {
-    index.total_size = ReadTotalSize(total_size, display_name, index.warnings);
+  std::unordered_set<std::string_view> seen;
+  for (simdjson::dom::key_value_pair field : internal::ObjectOf(value)) {
+    if (IsRepeatedKey(field.key, seen)) {
+      return IndexInvalid(display_name, "metadata key " + internal::Quote(field.key) +
+                                            " is given twice; each key must appear once");
+    }
+    if (field.key == "total_size") {
+      index.total_size = ReadTotalSize(field.value, display_name, index.warnings);
+    }
   }
   return Status::Ok();
+}
+
+// Rejects a shard file name that no real checkpoint has and that would
+// make every later message about the shard long or garbled: one longer
+// than a path can be, or one containing control characters.
+Status CheckShardNameBytes(std::string_view tensor, std::string_view file,
+                           std::string_view display_name) {
+  if (file.size() > kMaxShardNameBytes) {
+    return IndexInvalid(display_name, "weight_map maps tensor " + internal::Quote(tensor) +
+                                          " to a file name of " + std::to_string(file.size()) +
+                                          " bytes, longer than the " +
+                                          std::to_string(kMaxShardNameBytes) +
+                                          " bytes a path can have on Linux: " +
+                                          internal::Quote(file));
+  }
+  auto control = std::find_if(file.begin(), file.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
+  if (control == file.end()) return Status::Ok();
+  return IndexInvalid(display_name, "weight_map maps tensor " + internal::Quote(tensor) + " to " +
+                                        internal::Quote(file) +
+                                        ", which contains a control character; shard file "
+                                        "names are plain text");
 }
 
 // Checks lexically that `file` names a file inside the checkpoint
@@ -73,6 +139,7 @@ Result<std::string> CheckShardName(std::string_view tensor, std::string_view fil
   if (file.empty()) return outside("is empty");
   if (file.find('\0') != std::string_view::npos) return outside("contains a NUL byte");
   if (file.front() == '/') return outside("is an absolute path");
+  SAFECKPT_RETURN_IF_ERROR(CheckShardNameBytes(tensor, file, display_name));
 
   std::filesystem::path path(file);
   for (const std::filesystem::path& component : path) {
@@ -80,6 +147,14 @@ Result<std::string> CheckShardName(std::string_view tensor, std::string_view fil
   }
   std::filesystem::path normal = path.lexically_normal();
   if (normal.filename().empty() || normal == ".") return outside("does not name a file");
+
+  if (normal == kIndexFileName) {
+    return IndexInvalid(display_name,
+                        "weight_map maps tensor " + internal::Quote(tensor) + " to " +
+                            internal::Quote(file) +
+                            ", which is this index file, not a shard; map it to the "
+                            ".safetensors file that contains the tensor");
+  }
   return normal.string();
 }
 
@@ -122,22 +197,20 @@ Status ParseTopLevel(element root, std::string_view display_name, CheckpointInde
                                           ", expected an object with a weight_map");
   }
 
-  bool has_metadata = false;
-  bool has_weight_map = false;
+  std::unordered_set<std::string_view> seen;
   for (simdjson::dom::key_value_pair field : internal::ObjectOf(root)) {
-    if (field.key != "metadata" && field.key != "weight_map") continue;
-    bool& seen = field.key == "metadata" ? has_metadata : has_weight_map;
-    if (seen) return IndexInvalid(display_name, internal::Quote(field.key) + " is given twice");
-    seen = true;
-
+    if (IsRepeatedKey(field.key, seen)) {
+      return IndexInvalid(display_name, "top-level key " + internal::Quote(field.key) +
+                                            " is given twice; each key must appear once");
+    }
     if (field.key == "metadata") {
       SAFECKPT_RETURN_IF_ERROR(ParseMetadata(field.value, display_name, index));
-    } else {
+    } else if (field.key == "weight_map") {
       SAFECKPT_RETURN_IF_ERROR(ParseWeightMap(field.value, display_name, index));
     }
   }
 
-  if (!has_weight_map) {
+  if (!seen.contains("weight_map")) {
     return Corruption(ErrorId::kIndexMissingWeightMap,
                       Prefix(display_name) +
                           "the index has no weight_map, so it does not say "
@@ -149,12 +222,20 @@ Status ParseTopLevel(element root, std::string_view display_name, CheckpointInde
 }  // namespace
 
 Result<CheckpointIndex> ParseCheckpointIndex(std::string_view text, std::string_view display_name) {
+  SAFECKPT_RETURN_IF_ERROR(CheckIndexStart(text, display_name));
+
   simdjson::dom::parser parser;
   element root;
   simdjson::error_code error = parser.parse(text.data(), text.size()).get(root);
   if (error != simdjson::SUCCESS) {
-    return Corruption(ErrorId::kIndexNotJson, Prefix(display_name) + "the index is not valid " +
-                                                  "JSON: " + simdjson::error_message(error));
+    // NOTE: simdjson 3.0.1 rejects the whole document for an integer
+    // outside the 64-bit range or a number beyond the range of a double.
+    // Such a total_size therefore makes the index invalid, although other
+    // bad total_size values only give a warning.
+    std::string hint = error == simdjson::NUMBER_ERROR
+                           ? " (a number is malformed or does not fit in 64 bits)"
+                           : "";
+    return IndexNotJson(display_name, simdjson::error_message(error) + hint);
   }
 
   CheckpointIndex index;

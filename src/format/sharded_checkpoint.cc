@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "format/checkpoint_builder.h"
+#include "format/header_file.h"
 #include "format/quote.h"
 #include "io/file.h"
 
@@ -18,6 +19,10 @@ namespace fs = std::filesystem;
 
 // How many tensor names one warning lists before it only counts the rest.
 constexpr size_t kMaxNamesPerWarning = 10;
+
+// How many missing shard files the error lists before it only counts the
+// rest, so an index naming 300,000 absent files gives a short message.
+constexpr size_t kMaxMissingShardsListed = 100;
 
 // A shard named by the index, with its validated header.
 // Moving a Shard keeps `tensors` valid because the tensor vector keeps its
@@ -31,8 +36,8 @@ struct Shard {
 
   std::string name;
   std::string path;
-  SafetensorsHeader header;
-  // Tensors of `header` by name, pointing into header.tensors.
+  HeaderOfFile read;
+  // Tensors of read.header by name, pointing into read.header.tensors.
   std::unordered_map<std::string_view, const TensorInfo*> tensors;
 };
 
@@ -43,7 +48,7 @@ std::string JoinQuoted(const std::vector<std::string_view>& names, size_t max_na
     if (i > 0) text += ", ";
     text += Quote(names[i]);
   }
-  if (shown < names.size()) text += " and " + std::to_string(names.size() - shown) + " more";
+  if (shown < names.size()) text += " ... and " + std::to_string(names.size() - shown) + " more";
   return text;
 }
 
@@ -74,7 +79,7 @@ Status CheckShardsExist(const std::string& directory, const std::vector<std::str
                   index_path + ": " + std::to_string(missing.size()) + " of the " +
                       std::to_string(names.size()) + " shard files it names " +
                       (missing.size() == 1 ? "does" : "do") +
-                      " not exist: " + JoinQuoted(missing, missing.size()) +
+                      " not exist: " + JoinQuoted(missing, kMaxMissingShardsListed) +
                       "; download the missing shards or fix the index");
 }
 
@@ -86,8 +91,8 @@ Result<std::vector<Shard>> ReadShards(const std::string& directory,
     Shard& shard = shards[i];
     shard.name = names[i];
     shard.path = (fs::path(directory) / names[i]).string();
-    SAFECKPT_ASSIGN_OR_RETURN(shard.header, ReadSafetensorsHeader(shard.path, limits));
-    for (const TensorInfo& tensor : shard.header.tensors) shard.tensors[tensor.name] = &tensor;
+    SAFECKPT_ASSIGN_OR_RETURN(shard.read, ReadHeaderOfFile(shard.path, limits));
+    for (const TensorInfo& tensor : shard.read.header.tensors) shard.tensors[tensor.name] = &tensor;
   }
   return shards;
 }
@@ -118,7 +123,7 @@ void WarnAboutUnmappedTensors(const std::vector<Shard>& shards,
                               CheckpointBuilder& builder) {
   for (const Shard& shard : shards) {
     std::vector<std::string_view> unlisted;
-    for (const TensorInfo& tensor : shard.header.tensors) {
+    for (const TensorInfo& tensor : shard.read.header.tensors) {
       auto mapped = file_of.find(tensor.name);
       if (mapped == file_of.end()) {
         unlisted.push_back(tensor.name);
@@ -172,7 +177,7 @@ Result<Checkpoint> OpenIndexedDirectory(const std::string& directory, const Open
 
   std::map<std::string_view, uint32_t> shard_numbers;
   for (const Shard& shard : shards) {
-    shard_numbers[shard.name] = builder.AddFile(shard.name, shard.path, shard.header);
+    shard_numbers[shard.name] = builder.AddFile(shard.name, shard.path, shard.read);
   }
   SAFECKPT_RETURN_IF_ERROR(AddIndexedTensors(index, shards, shard_numbers, index_path, builder));
 

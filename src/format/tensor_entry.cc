@@ -20,8 +20,11 @@ struct EntryFields {
 
 class TensorEntryParser {
  public:
-  TensorEntryParser(std::string_view name, std::string_view display_name)
-      : name_(name), prefix_(std::string(display_name) + ": tensor " + Quote(name) + ": ") {}
+  TensorEntryParser(std::string_view name, std::string_view display_name,
+                    const ReaderLimits& limits)
+      : name_(name),
+        prefix_(std::string(display_name) + ": tensor " + Quote(name) + ": "),
+        limits_(limits) {}
 
   Result<TensorInfo> Parse(element entry) {
     if (entry.type() != element_type::OBJECT) {
@@ -90,6 +93,8 @@ class TensorEntryParser {
                                                  " (" + JsonValueText(value) +
                                                  "), expected an array of integers");
     }
+    SAFECKPT_RETURN_IF_ERROR(CheckDimensionCount(ArrayOf(value)));
+
     Shape shape;
     size_t index = 0;
     for (element dimension : ArrayOf(value)) {
@@ -104,6 +109,24 @@ class TensorEntryParser {
       ++index;
     }
     return shape;
+  }
+
+  Status CheckDimensionCount(simdjson::dom::array dimensions) const {
+    // The parser stores the element count, so this costs no pass over the
+    // array. The stored count saturates at kMaxStoredCount, and only a
+    // count that large needs to be recounted.
+    constexpr size_t kMaxStoredCount = 0xffffff;
+    size_t count = dimensions.size();
+    if (count <= limits_.max_dims) return Status::Ok();
+    if (count >= kMaxStoredCount) {
+      count = 0;
+      for ([[maybe_unused]] element dimension : dimensions) ++count;
+    }
+
+    return OutOfRange(ErrorId::kShapeInvalid,
+                      prefix_ + "shape has " + std::to_string(count) +
+                          " dimensions, over the limit of " + std::to_string(limits_.max_dims) +
+                          " (ReaderLimits::max_dims)");
   }
 
   Result<std::pair<uint64_t, uint64_t>> ParseOffsetsField(element value) const {
@@ -142,7 +165,7 @@ class TensorEntryParser {
   Result<TensorInfo> CheckSize(EntryFields& fields) const {
     DType dtype = *fields.dtype;
     const Shape& shape = *fields.shape;
-    std::string described = std::string(DTypeName(dtype)) + " " + FormatShape(shape);
+    std::string described = std::string(DTypeName(dtype)) + " " + FormatShapeForMessage(shape);
 
     std::optional<uint64_t> count = ElementCount(shape);
     uint64_t bits = 0;
@@ -177,13 +200,14 @@ class TensorEntryParser {
 
   std::string_view name_;
   std::string prefix_;
+  const ReaderLimits& limits_;
 };
 
 }  // namespace
 
 Result<TensorInfo> ParseTensorEntry(std::string_view name, element entry,
-                                    std::string_view display_name) {
-  return TensorEntryParser(name, display_name).Parse(entry);
+                                    std::string_view display_name, const ReaderLimits& limits) {
+  return TensorEntryParser(name, display_name, limits).Parse(entry);
 }
 
 }  // namespace safeckpt::internal

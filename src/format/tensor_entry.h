@@ -18,8 +18,9 @@ namespace safeckpt::internal {
 //   3. No field is missing.
 //   4. The element count and bit size fit in 64 bits, and the bit size is
 //      a whole number of bytes equal to 8 * (end - begin).
-// Errors start with "<display_name>: tensor '<name>': ".
+// A shape of more than limits.max_dims dimensions fails in step 2, before
+// any dimension is read. Errors start with "<display_name>: tensor '<name>': ".
 Result<TensorInfo> ParseTensorEntry(std::string_view name, simdjson::dom::element entry,
-                                    std::string_view display_name);
+                                    std::string_view display_name, const ReaderLimits& limits);
 
 }  // namespace safeckpt::internal

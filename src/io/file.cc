@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -37,8 +39,61 @@ File::~File() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+namespace {
+
+std::string DescribeFileType(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  char octal[16];
+  std::snprintf(octal, sizeof(octal), "%o", static_cast<unsigned>(mode));
+  return std::string("a special file (mode ") + octal + ")";
+}
+
+Status NotRegularFileError(const std::string& path, mode_t mode) {
+  return InvalidArgument(ErrorId::kNotRegularFile,
+                         "'" + path + "' is " + DescribeFileType(mode) +
+                             ", not a regular file; safeckpt reads checkpoints, indexes and "
+                             "manifests from regular files");
+}
+
+// Returns st_mtim in nanoseconds, saturated at the limits of int64_t,
+// which a file dated after the year 2262 or before 1677 reaches.
+int64_t ModificationTimeNanoseconds(const struct stat& info) {
+  constexpr int64_t kNanosecondsPerSecond = 1'000'000'000;
+  int64_t nanoseconds = 0;
+  int64_t seconds = static_cast<int64_t>(info.st_mtim.tv_sec);
+  if (__builtin_mul_overflow(seconds, kNanosecondsPerSecond, &nanoseconds) ||
+      __builtin_add_overflow(nanoseconds, static_cast<int64_t>(info.st_mtim.tv_nsec),
+                             &nanoseconds)) {
+    return seconds < 0 ? INT64_MIN : INT64_MAX;
+  }
+  return nanoseconds;
+}
+
+Status ClearNonBlocking(const File& file) {
+  int flags = ::fcntl(file.fd(), F_GETFL);
+  if (flags < 0 || ::fcntl(file.fd(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    return IoError(ErrorId::kReadFailed,
+                   SystemErrorMessage("cannot clear O_NONBLOCK on", file.path(), errno));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<File> File::OpenForRead(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // stat first, so that a device is not even opened: opening some devices
+  // has side effects, such as a tape drive rewinding. The fstat after open
+  // is what decides, because the path may change in between.
+  struct stat before;
+  if (::stat(path.c_str(), &before) == 0 && !S_ISREG(before.st_mode)) {
+    return NotRegularFileError(path, before.st_mode);
+  }
+
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) {
     int error = errno;
     if (error == ENOENT) {
@@ -46,21 +101,44 @@ Result<File> File::OpenForRead(const std::string& path) {
     }
     return IoError(ErrorId::kReadFailed, SystemErrorMessage("cannot open", path, error));
   }
+  File file(fd, path);
+
   struct stat info;
-  if (::fstat(fd, &info) == 0 && S_ISDIR(info.st_mode)) {
-    ::close(fd);
-    return InvalidArgument(ErrorId::kReadFailed,
-                           "cannot read '" + path + "': it is a directory, not a file");
+  if (::fstat(fd, &info) != 0) {
+    return IoError(ErrorId::kReadFailed, SystemErrorMessage("cannot stat", path, errno));
   }
-  return File(fd, path);
+  if (!S_ISREG(info.st_mode)) return NotRegularFileError(path, info.st_mode);
+  SAFECKPT_RETURN_IF_ERROR(ClearNonBlocking(file));
+  return file;
 }
 
-Result<uint64_t> File::Size() const {
+Result<FileIdentity> File::Identity() const {
   struct stat info;
   if (::fstat(fd_, &info) != 0) {
     return IoError(ErrorId::kReadFailed, SystemErrorMessage("cannot stat", path_, errno));
   }
-  return static_cast<uint64_t>(info.st_size);
+  FileIdentity identity;
+  identity.device = static_cast<uint64_t>(info.st_dev);
+  identity.inode = static_cast<uint64_t>(info.st_ino);
+  identity.size = static_cast<uint64_t>(info.st_size);
+  identity.modification_time_ns = ModificationTimeNanoseconds(info);
+  return identity;
+}
+
+Result<uint64_t> File::Size() const {
+  SAFECKPT_ASSIGN_OR_RETURN(FileIdentity identity, Identity());
+  return identity.size;
+}
+
+Status File::ShortReadError(uint64_t offset, uint64_t length, uint64_t end_of_data) const {
+  // The current size is given too, because a file truncated while open may
+  // end long before the offset where this read found no data.
+  Result<uint64_t> size = Size();
+  std::string now = size.ok() ? "; the file is now " + std::to_string(*size) + " bytes long" : "";
+  return IoError(ErrorId::kShortRead,
+                 "'" + path_ + "': no data at byte " + std::to_string(end_of_data) +
+                     " while reading " + std::to_string(length) + " bytes at offset " +
+                     std::to_string(offset) + now + " (was it truncated or replaced while open?)");
 }
 
 Status File::ReadAt(uint64_t offset, void* buffer, uint64_t length) const {
@@ -77,12 +155,7 @@ Status File::ReadAt(uint64_t offset, void* buffer, uint64_t length) const {
                                             " of",
                                         path_, errno));
     }
-    if (got == 0) {
-      return IoError(ErrorId::kShortRead,
-                     "'" + path_ + "': file ended at byte " + std::to_string(offset + done) +
-                         " while reading " + std::to_string(length) + " bytes at offset " +
-                         std::to_string(offset) + " (was it truncated while open?)");
-    }
+    if (got == 0) return ShortReadError(offset, length, offset + done);
     done += static_cast<uint64_t>(got);
   }
   return Status::Ok();
