@@ -1,8 +1,10 @@
 // End-to-end tests of the safeckpt command: exit codes, output streams and
 // the text and JSON formats.
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <string>
 
 #include "safeckpt/writer.h"
@@ -92,6 +94,69 @@ TEST_F(CliTest, MissingCheckpointExitsThree) {
 TEST_F(CliTest, UnknownOptionExitsTwo) {
   CommandResult result = Safeckpt("inspect --no-such-option " + ShellQuote(checkpoint_));
   EXPECT_EQ(result.exit_code, 2);
+}
+
+TEST_F(CliTest, UnknownSubcommandIsNamed) {
+  CommandResult result = Safeckpt("bogus");
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.err.find("unknown subcommand 'bogus'"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("inspect"), std::string::npos) << result.err;
+}
+
+TEST_F(CliTest, UsageErrorIsOneLine) {
+  CommandResult result = Safeckpt("inspect --format xml " + ShellQuote(checkpoint_));
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_EQ(result.err.rfind("safeckpt: error: ", 0), 0u) << result.err;
+  EXPECT_NE(result.err.find("expected text or json, got 'xml'"), std::string::npos) << result.err;
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+}
+
+TEST_F(CliTest, ThreadCountOutOfRangeExitsTwo) {
+  std::string manifest = WriteManifest(kMatchingManifest);
+  CommandResult result = Safeckpt("load --threads 100000 " + ShellQuote(checkpoint_) + " --model " +
+                                  ShellQuote(manifest));
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  EXPECT_NE(result.err.find("--threads"), std::string::npos) << result.err;
+}
+
+TEST_F(CliTest, RenameWithoutReplacementExitsTwo) {
+  std::string manifest = WriteManifest(kMatchingManifest);
+  CommandResult result = Safeckpt("check " + ShellQuote(checkpoint_) + " --model " + ShellQuote(manifest) +
+                                  " --rename '^model'");
+  EXPECT_EQ(result.exit_code, 2) << result.out << result.err;
+  EXPECT_NE(result.err.find("has no replacement"), std::string::npos) << result.err;
+}
+
+TEST_F(CliTest, FailedStdoutWriteExitsFour) {
+  // The subshell's own redirection wins over the one RunCommand adds.
+  CommandResult result = RunCommand("(" + ShellQuote(SafeckptBinary()) + " inspect " +
+                                    ShellQuote(checkpoint_) + " >/dev/full)");
+  EXPECT_EQ(result.exit_code, 4) << result.err;
+  EXPECT_NE(result.err.find("cannot write to standard output"), std::string::npos) << result.err;
+}
+
+TEST_F(CliTest, ManifestOutputNeverReplacesSymlink) {
+  std::string target = dir_.Join("target.json");
+  WriteFileBytes(target, "keep");
+  std::string link = dir_.Join("link.json");
+  ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0);
+  CommandResult result = Safeckpt("manifest " + ShellQuote(checkpoint_) + " -o " + ShellQuote(link));
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  EXPECT_NE(result.err.find("not a regular file"), std::string::npos) << result.err;
+  EXPECT_EQ(testing::ReadFileBytes(target), "keep");
+}
+
+TEST_F(CliTest, ManifestWithOverflowingSizesIsRejected) {
+  // Tensors whose sizes add up past 2^64 must not wrap into a small allocation.
+  std::string manifest = WriteManifest(R"({"safeckpt_manifest": 1, "tensors": {
+    "a": {"dtype": "U8", "shape": [9223372036854775807]},
+    "b": {"dtype": "U8", "shape": [9223372036854775807]},
+    "c": {"dtype": "U8", "shape": [9223372036854775807]},
+    "model.norm.weight": {"dtype": "F32", "shape": [3]}}})");
+  CommandResult result = Safeckpt("load " + ShellQuote(checkpoint_) + " --model " + ShellQuote(manifest));
+  EXPECT_NE(result.exit_code, 0) << result.out;
+  EXPECT_LT(result.exit_code, 128) << "crashed: " << result.err;
+  EXPECT_NE(result.err.find("safeckpt: error: "), std::string::npos) << result.err;
 }
 
 TEST_F(CliTest, MissingSubcommandExitsTwo) {

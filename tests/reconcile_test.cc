@@ -207,6 +207,23 @@ TEST_F(ReconcileTest, RenameOntoExistingNameIsRejected) {
 
 // --- Wrapper prefixes ---------------------------------------------------------
 
+TEST_F(ReconcileTest, AnchoredRenameSeesPastWrapperPrefix) {
+  Checkpoint checkpoint = Open({{"_orig_mod.backbone.a"}, {"_orig_mod.backbone.b"}});
+  ModelState model = Model({Expected("model.a"), Expected("model.b")});
+  LoadReport report = RunReport(checkpoint, model, RenameRules({{R"(^backbone\.)", "model."}}));
+  EXPECT_EQ(report.loaded, (Names{"model.a", "model.b"}));
+  EXPECT_TRUE(report.unexpected.empty());
+  ASSERT_EQ(report.prefixes_stripped.size(), 1u);
+  EXPECT_EQ(report.prefixes_stripped[0].prefix, "_orig_mod.");
+}
+
+TEST_F(ReconcileTest, RenameMatchingWrapperPrefixItselfWins) {
+  Checkpoint checkpoint = Open({{"module.a"}});
+  ModelState model = Model({Expected("wrapped.a")});
+  LoadReport report = RunReport(checkpoint, model, RenameRules({{R"(^module\.)", "wrapped."}}));
+  EXPECT_EQ(report.loaded, Names{"wrapped.a"});
+}
+
 TEST_F(ReconcileTest, CheckpointPrefixIsStripped) {
   Checkpoint checkpoint = Open({{"_orig_mod.a"}, {"_orig_mod.b"}, {"_orig_mod.extra"}});
   ModelState model = Model({Expected("a"), Expected("b")});
@@ -559,6 +576,15 @@ TEST_F(ReconcileTest, SubsetPolicyRejectsCheckpointWeightsModelLacks) {
   EXPECT_NE(report.rejection_reasons[0].find("subset policy: 1 checkpoint tensor is not in the model"),
             std::string::npos)
       << report.rejection_reasons[0];
+}
+
+TEST_F(ReconcileTest, SubsetPolicyRejectsShapeMismatch) {
+  Checkpoint checkpoint = Open({{"w", DType::kF32, {3}}, {"v"}});
+  ModelState model = Model({Expected("w", DType::kF32, {2}), Expected("v")});
+  LoadReport report = RunReport(checkpoint, model, {}, Policy::kSubset);
+  EXPECT_TRUE(report.rejected);
+  ASSERT_EQ(report.rejection_reasons.size(), 1u);
+  EXPECT_EQ(report.rejection_reasons[0], "subset policy: 1 shape mismatch");
 }
 
 TEST_F(ReconcileTest, SubsetPolicyIgnoresBookkeeping) {

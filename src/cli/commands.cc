@@ -5,6 +5,7 @@
 #include <fmt/core.h>
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -42,11 +43,10 @@ int ExitCodeForLoadError(const Status& status) {
   }
 }
 
-void PrintReport(const LoadReport& report, OutputFormat format) {
+Status PrintReport(const LoadReport& report, OutputFormat format) {
   std::string text = format == OutputFormat::kJson ? FormatReportJson(report) : FormatReportText(report);
   if (text.empty() || text.back() != '\n') text.push_back('\n');
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  std::fflush(stdout);
+  return WriteStdout(text);
 }
 
 // Everything a reconciling command needs, opened and validated.
@@ -67,6 +67,12 @@ Status ApplyRankOptions(const ReconcileOptions& options, Manifest& manifest) {
 // Opens the checkpoint and the manifest and builds load options, or returns
 // the exit code of the first failure (already reported).
 std::variant<Inputs, int> OpenInputs(const ReconcileOptions& options, Logger* logger) {
+  if (options.rename_pairs.size() % 2 != 0) {
+    return ReportError(InvalidArgument(ErrorId::kRuleInvalid,
+                                       "--rename takes two values, PATTERN and REPLACEMENT; '" +
+                                           options.rename_pairs.back() + "' has no replacement"),
+                       kExitUsage);
+  }
   Result<Manifest> manifest = ReadManifest(options.manifest);
   if (!manifest.ok()) return ReportError(manifest.status(), kExitUsage);
   Status sharded = ApplyRankOptions(options, *manifest);
@@ -130,7 +136,14 @@ class Destinations {
     uint64_t total = 0;
     for (const ExpectedTensor& tensor : model.tensors()) {
       uint64_t size = ByteSize(tensor.dtype, tensor.LocalShape()).value_or(0);
-      total += (size + kAlignment - 1) / kAlignment * kAlignment;
+      uint64_t padded = 0;
+      if (__builtin_add_overflow(size, kAlignment - 1, &padded) ||
+          __builtin_add_overflow(total, padded / kAlignment * kAlignment, &total)) {
+        return InvalidArgument(ErrorId::kDestinationInvalid,
+                               fmt::format("the manifest's tensors need more than 2^64 bytes of "
+                                           "memory (tensor '{}' has shape {}); check the shapes",
+                                           tensor.name, FormatShape(tensor.LocalShape())));
+      }
     }
     size_ = std::max<uint64_t>(total, kAlignment);
     void* base = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -191,11 +204,21 @@ int RunReconcile(const ReconcileOptions& options, bool read_data, uint32_t threa
 
   Result<LoadReport> report = LoadCheckpoint(inputs.checkpoint, inputs.manifest.model, inputs.options);
   if (!report.ok()) return ReportError(report.status(), ExitCodeForLoadError(report.status()));
-  PrintReport(*report, options.format);
+  Status printed = PrintReport(*report, options.format);
+  if (!printed.ok()) return ReportError(printed, kExitWriteFailed);
   return ExitCodeForReport(*report);
 }
 
 }  // namespace
+
+Status WriteStdout(std::string_view text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    return IoError(ErrorId::kWriteFailed,
+                   fmt::format("cannot write to standard output: {}", std::strerror(errno)));
+  }
+  return Status::Ok();
+}
 
 int ReportError(const Status& status, int exit_code) {
   std::string line = "safeckpt: error: " + status.message() + "\n";
@@ -222,8 +245,19 @@ int RunManifest(const ManifestOptions& options) {
   std::string text = FormatManifest(ManifestFromCheckpoint(*checkpoint));
   if (text.empty() || text.back() != '\n') text.push_back('\n');
   if (options.output.empty()) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    return kExitOk;
+    Status written = WriteStdout(text);
+    return written.ok() ? kExitOk : ReportError(written, kExitWriteFailed);
+  }
+
+  // The output is written to a temporary file renamed over the target, which
+  // would replace a symlink or device node instead of writing through it.
+  struct stat target;
+  if (::lstat(options.output.c_str(), &target) == 0 && !S_ISREG(target.st_mode)) {
+    return ReportError(InvalidArgument(ErrorId::kNotRegularFile,
+                                       fmt::format("refusing to replace '{}': it exists and is not "
+                                                   "a regular file; choose another output path",
+                                                   options.output)),
+                       kExitUsage);
   }
 
   Result<internal::AtomicFileWriter> writer = internal::AtomicFileWriter::Create(options.output);

@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "core/json_writer.h"
+#include "core/terminal_text.h"
 #include "safeckpt/checkpoint.h"
 #include "safeckpt/load_report.h"
 #include "safeckpt/logger.h"
@@ -68,9 +69,9 @@ std::vector<TensorGroup> GroupByDTypeAndShape(const Checkpoint& checkpoint) {
   return groups;
 }
 
-void PrintText(const Checkpoint& checkpoint, bool all) {
+Status PrintText(const Checkpoint& checkpoint, bool all) {
   std::string out;
-  out += fmt::format("checkpoint: {} ({} file{}{})\n", checkpoint.path(), checkpoint.files().size(),
+  out += fmt::format("checkpoint: {} ({} file{}{})\n", internal::EscapeForTerminal(checkpoint.path()), checkpoint.files().size(),
                      checkpoint.files().size() == 1 ? "" : "s",
                      checkpoint.has_index() ? ", with index" : "");
   out += fmt::format("tensors: {}, {} ({} bytes)\n", checkpoint.tensors().size(),
@@ -81,10 +82,11 @@ void PrintText(const Checkpoint& checkpoint, bool all) {
   out += "files:\n";
   for (uint32_t i = 0; i < checkpoint.files().size(); ++i) {
     const CheckpointFile& file = checkpoint.files()[i];
-    out += fmt::format("  {}  {}  {} tensors\n", file.name, FormatBytes(file.size),
-                       tensors_per_file[i]);
+    out += fmt::format("  {}  {}  {} tensors\n", internal::EscapeForTerminal(file.name),
+                       FormatBytes(file.size), tensors_per_file[i]);
     for (const auto& [key, value] : file.metadata) {
-      out += fmt::format("    metadata {} = {}\n", key, value);
+      out += fmt::format("    metadata {} = {}\n", internal::EscapeForTerminal(key),
+                         internal::EscapeForTerminal(value));
     }
   }
 
@@ -96,25 +98,28 @@ void PrintText(const Checkpoint& checkpoint, bool all) {
   if (all) {
     out += "tensors:\n";
     for (const CheckpointTensor& tensor : checkpoint.tensors()) {
-      out += fmt::format("  {}  {}  {}  {}\n", tensor.name, DTypeName(tensor.dtype),
-                         FormatShape(tensor.shape), checkpoint.files()[tensor.file].name);
+      out += fmt::format("  {}  {}  {}  {}\n", internal::EscapeForTerminal(tensor.name),
+                         DTypeName(tensor.dtype), FormatShape(tensor.shape),
+                         internal::EscapeForTerminal(checkpoint.files()[tensor.file].name));
     }
   } else {
     out += "tensors (names grouped by dtype and shape):\n";
     for (const TensorGroup& group : GroupByDTypeAndShape(checkpoint)) {
-      out += fmt::format("  {}  {}  {}\n", group.names, DTypeName(group.dtype),
-                         FormatShape(group.shape));
+      out += fmt::format("  {}  {}  {}\n", internal::EscapeForTerminal(group.names),
+                         DTypeName(group.dtype), FormatShape(group.shape));
     }
   }
 
   for (const StaleCopy& stale : checkpoint.stale_copies()) {
     out += fmt::format("stale copy: '{}' in {} is never read; the index maps it to {}\n",
-                       stale.tensor, stale.file, stale.index_file);
+                       internal::EscapeForTerminal(stale.tensor),
+                       internal::EscapeForTerminal(stale.file),
+                       internal::EscapeForTerminal(stale.index_file));
   }
-  std::fwrite(out.data(), 1, out.size(), stdout);
+  return WriteStdout(out);
 }
 
-void PrintJson(const Checkpoint& checkpoint) {
+Status PrintJson(const Checkpoint& checkpoint) {
   internal::JsonWriter json(2);
   json.BeginObject();
   json.Key("checkpoint");
@@ -200,8 +205,7 @@ void PrintJson(const Checkpoint& checkpoint) {
   json.EndArray();
   json.EndObject();
 
-  std::string text = json.Take() + "\n";
-  std::fwrite(text.data(), 1, text.size(), stdout);
+  return WriteStdout(json.Take() + "\n");
 }
 
 }  // namespace
@@ -213,12 +217,9 @@ int RunInspect(const InspectOptions& options) {
   Result<Checkpoint> checkpoint = Checkpoint::Open(options.checkpoint, open_options);
   if (!checkpoint.ok()) return ReportError(checkpoint.status(), kExitBadCheckpoint);
 
-  if (options.format == OutputFormat::kJson) {
-    PrintJson(*checkpoint);
-  } else {
-    PrintText(*checkpoint, options.all);
-  }
-  return kExitOk;
+  Status printed = options.format == OutputFormat::kJson ? PrintJson(*checkpoint)
+                                                         : PrintText(*checkpoint, options.all);
+  return printed.ok() ? kExitOk : ReportError(printed, kExitWriteFailed);
 }
 
 }  // namespace safeckpt::cli

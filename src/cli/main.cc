@@ -1,6 +1,8 @@
 // The safeckpt command line: argument parsing and dispatch only.
 #include <CLI/CLI.hpp>
+#include <sys/resource.h>
 
+#include <cstdio>
 #include <map>
 #include <string>
 
@@ -10,12 +12,52 @@ namespace {
 
 using safeckpt::cli::OutputFormat;
 
-const std::map<std::string, OutputFormat> kFormats = {{"text", OutputFormat::kText},
-                                                      {"json", OutputFormat::kJson}};
-
 void AddFormatOption(CLI::App* command, OutputFormat* format) {
+  // Maps the name to the enum's value before CLI11 converts it, so an invalid
+  // name gets a plain message.
+  auto to_value = [](std::string& input) -> std::string {
+    if (input == "text") {
+      input = std::to_string(static_cast<int>(OutputFormat::kText));
+    } else if (input == "json") {
+      input = std::to_string(static_cast<int>(OutputFormat::kJson));
+    } else {
+      return "expected text or json, got '" + input + "'";
+    }
+    return {};
+  };
   command->add_option("--format", *format, "Output format: text (for people) or json (for scripts)")
-      ->transform(CLI::CheckedTransformer(kFormats, CLI::ignore_case));
+      ->transform(CLI::Validator(to_value, ""))
+      ->option_text("text|json");
+}
+
+// Returns an error message when the first argument names no subcommand,
+// because CLI11 would only say that a subcommand is required.
+std::string CheckSubcommandName(CLI::App& app, int argc, char** argv) {
+  if (argc < 2 || argv[1][0] == '-') return {};
+  std::string names;
+  for (const CLI::App* command : app.get_subcommands({})) {
+    if (command->get_name() == argv[1]) return {};
+    names += names.empty() ? "" : ", ";
+    names += command->get_name();
+  }
+  return "unknown subcommand '" + std::string(argv[1]) + "'; expected one of: " + names;
+}
+
+// Raises the soft limit on open files to the hard limit: a load keeps one
+// descriptor per shard open, and checkpoints with over 1024 shards exist.
+void RaiseOpenFileLimit() {
+  struct rlimit limit;
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);  // failure leaves the old limit, which may still do
+  }
+}
+
+// Prints a parse error on one line; help and version requests print normally.
+int ReportParseError(CLI::App& app, const CLI::ParseError& error) {
+  if (error.get_exit_code() == 0) return app.exit(error);
+  std::fprintf(stderr, "safeckpt: error: %s (run 'safeckpt --help' for usage)\n", error.what());
+  return safeckpt::cli::kExitUsage;
 }
 
 void AddReconcileOptions(CLI::App* command, safeckpt::cli::ReconcileOptions* options) {
@@ -84,7 +126,9 @@ int main(int argc, char** argv) {
   CLI::App* load_command = app.add_subcommand(
       "load", "Load a checkpoint into memory shaped as a manifest says and print the load report");
   AddReconcileOptions(load_command, &load.reconcile);
-  load_command->add_option("--threads", load.threads, "Worker threads (default: one per core)");
+  load_command
+      ->add_option("--threads", load.threads, "Worker threads, 1 to 1024 (default: one per core)")
+      ->check(CLI::Range(1, 1024));
   load_command
       ->add_option("--staging-mib", load.staging_mib,
                    "Memory for conversion staging buffers, in MiB (default 64)")
@@ -109,12 +153,16 @@ int main(int argc, char** argv) {
   safeckpt::cli::CompareCommandOptions compare;
   CLI::App* compare_command = safeckpt::cli::AddCompareCommand(app, compare);
 
+  if (std::string unknown = CheckSubcommandName(app, argc, argv); !unknown.empty()) {
+    std::fprintf(stderr, "safeckpt: error: %s\n", unknown.c_str());
+    return safeckpt::cli::kExitUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
-    int code = app.exit(error);
-    return code == 0 ? 0 : safeckpt::cli::kExitUsage;
+    return ReportParseError(app, error);
   }
+  RaiseOpenFileLimit();
 
   if (*inspect_command) return safeckpt::cli::RunInspect(inspect);
   if (*check_command) return safeckpt::cli::RunCheck(check);

@@ -88,11 +88,40 @@ class Reconciler {
   Reconciliation result_;
 };
 
+// Returns the length of the chain of wrapper prefixes that `name` starts
+// with, e.g. 17 for "module._orig_mod.x".
+size_t WrapperChainLength(std::string_view name, const std::vector<std::string>& prefixes) {
+  size_t length = 0;
+  bool found = true;
+  while (found) {
+    found = false;
+    for (const std::string& prefix : prefixes) {
+      if (!prefix.empty() && name.substr(length).starts_with(prefix)) {
+        length += prefix.size();
+        found = true;
+        break;
+      }
+    }
+  }
+  return length;
+}
+
+// Applies the renames to a checkpoint name. A rule that matches the name as
+// it is wins; otherwise the rules see the name without its wrapper prefixes,
+// which are put back afterwards, so "^backbone\." also renames
+// "_orig_mod.backbone.x" and wrapper stripping still sees the prefix.
+std::string RenameCheckpointName(const CompiledKeyRules& rules, std::string_view name) {
+  if (rules.MatchingRename(name) >= 0) return rules.Rename(name);
+  size_t chain = WrapperChainLength(name, rules.rules().wrapper_prefixes);
+  if (chain == 0) return std::string(name);
+  return std::string(name.substr(0, chain)) + rules.Rename(name.substr(chain));
+}
+
 Status Reconciler::RenameCheckpointNames() {
   std::unordered_map<std::string, size_t> source_by_name;
   renamed_.reserve(sources().size());
   for (size_t i = 0; i < sources().size(); ++i) {
-    std::string name = rules_.Rename(sources()[i].name);
+    std::string name = RenameCheckpointName(rules_, sources()[i].name);
     auto [it, inserted] = source_by_name.emplace(name, i);
     if (!inserted) {
       return InvalidArgument(
@@ -313,6 +342,14 @@ void Reconciler::ApplyPolicy() {
       reasons.push_back(fmt::format(
           "subset policy: {} not in the model; the checkpoint may be for another architecture",
           CountOf(out.unexpected.size(), "checkpoint tensor is", "checkpoint tensors are")));
+    }
+    // A subset load may skip tensors the checkpoint lacks, but not weights it
+    // has and cannot load: torch's load_state_dict raises on those even with
+    // strict=False.
+    if (!out.shape_mismatches.empty()) {
+      reasons.push_back(fmt::format(
+          "subset policy: {}",
+          CountOf(out.shape_mismatches.size(), "shape mismatch", "shape mismatches")));
     }
   }
   out.rejected = !reasons.empty();
