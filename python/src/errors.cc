@@ -1,6 +1,9 @@
 #include "errors.h"
 
+#include <optional>
 #include <string>
+
+#include <fmt/format.h>
 
 namespace safeckpt::python {
 namespace {
@@ -39,6 +42,15 @@ void RegisterErrors(py::module_& module) {
 
   module.add_object("SafeckptError", py::handle(error_type));
   module.add_object("SafeckptFileNotFoundError", py::handle(file_not_found_type));
+}
+
+DType ParseDTypeArgument(const std::string& name, const std::string& tensor) {
+  std::optional<DType> dtype = ParseDType(name);
+  if (!dtype) {
+    throw py::value_error(fmt::format("tensor '{}': unknown dtype '{}'; accepted: {}", tensor,
+                                      name, AllDTypeNames()));
+  }
+  return *dtype;
 }
 
 void ThrowStatus(const Status& status) {

@@ -1,4 +1,5 @@
-// Conversion of library errors into Python exceptions.
+// Conversion of library errors, and of invalid arguments from Python, into
+// Python exceptions.
 //
 // Every Status that reaches Python becomes a safeckpt.SafeckptError whose
 // str() is Status::message() unchanged, with two attributes for scripts:
@@ -11,8 +12,10 @@
 
 #include <pybind11/pybind11.h>
 
+#include <string>
 #include <utility>
 
+#include "safeckpt/dtype.h"
 #include "safeckpt/status.h"
 
 namespace safeckpt::python {
@@ -34,5 +37,9 @@ T ValueOrThrow(Result<T> result) {
   if (!result.ok()) ThrowStatus(result.status());
   return std::move(result).value();
 }
+
+// Parses a dtype name that Python passed for tensor `tensor`; raises
+// ValueError listing the accepted names when it is unknown.
+DType ParseDTypeArgument(const std::string& name, const std::string& tensor);
 
 }  // namespace safeckpt::python

@@ -25,15 +25,6 @@ namespace {
 
 namespace py = pybind11;
 
-DType ParseDTypeOrThrow(const std::string& name, const std::string& tensor) {
-  std::optional<DType> dtype = ParseDType(name);
-  if (!dtype) {
-    throw py::value_error(fmt::format("tensor '{}': unknown dtype '{}'; accepted: {}", tensor,
-                                      name, AllDTypeNames()));
-  }
-  return *dtype;
-}
-
 TensorRole ParseRoleOrThrow(const std::string& name, const std::string& tensor) {
   for (TensorRole role : {TensorRole::kParameter, TensorRole::kBuffer, TensorRole::kBookkeeping}) {
     if (TensorRoleName(role) == name) return role;
@@ -67,7 +58,7 @@ PreparedModel PrepareModel(const py::list& entries) {
 
     ModelTensor tensor;
     tensor.tensor.name = name;
-    tensor.tensor.dtype = ParseDTypeOrThrow(dtype, name);
+    tensor.tensor.dtype = ParseDTypeArgument(dtype, name);
     tensor.tensor.shape = std::move(shape);
     tensor.tensor.role = ParseRoleOrThrow(role, name);
     tensor.alias_of = alias_of;
@@ -171,7 +162,7 @@ std::string FormatManifestText(const py::list& entries) {
         entry.cast<std::tuple<std::string, std::string, Shape, std::string, std::string>>();
     ExpectedTensor tensor;
     tensor.name = name;
-    tensor.dtype = ParseDTypeOrThrow(dtype, name);
+    tensor.dtype = ParseDTypeArgument(dtype, name);
     tensor.shape = std::move(shape);
     tensor.role = ParseRoleOrThrow(role, name);
     tensor.tied_to = tied_to;

@@ -32,15 +32,6 @@ struct PreparedTensors {
   uint64_t data_bytes = 0;
 };
 
-DType ParseDTypeOrThrow(const std::string& name, const std::string& tensor) {
-  std::optional<DType> dtype = ParseDType(name);
-  if (!dtype) {
-    throw py::value_error(fmt::format("tensor '{}': unknown dtype '{}'; accepted: {}", tensor,
-                                      name, AllDTypeNames()));
-  }
-  return *dtype;
-}
-
 // The checks WriteSafetensors makes, applied to bytes output too, so that
 // save() and save_file() accept and reject the same tensors.
 void CheckName(const std::string& name, std::set<std::string>& seen) {
@@ -64,7 +55,7 @@ PreparedTensors PrepareTensors(const py::list& entries) {
     auto [name, dtype_name, shape, data] =
         entry.cast<std::tuple<std::string, std::string, Shape, py::object>>();
     CheckName(name, seen);
-    const DType dtype = ParseDTypeOrThrow(dtype_name, name);
+    const DType dtype = ParseDTypeArgument(dtype_name, name);
     const std::optional<uint64_t> size = ByteSize(dtype, shape);
     if (!size) {
       throw py::value_error(fmt::format("tensor '{}': shape {} of {} has no whole byte size", name,
