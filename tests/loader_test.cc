@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -336,7 +338,23 @@ TEST_F(LoaderTest, TruncatedAfterOpenFails) {
 
   Result<LoadReport> report = Load();
 
-  EXPECT_ERROR(report, ErrorId::kShortRead, path_);
+  EXPECT_ERROR(report, ErrorId::kFileChanged, path_);
+  EXPECT_ERROR(report, ErrorId::kFileChanged, "size changed");
+}
+
+TEST_F(LoaderTest, FileReplacedAfterOpenFails) {
+  checkpoint_ = WriteAndOpen();
+  ExpectAllSources();
+  // Same size, other inode: what an editor's save or a new download does.
+  const std::string bytes = testing::ReadFileBytes(path_);
+  const std::string replacement = path_ + ".new";
+  testing::WriteFileBytes(replacement, bytes);
+  ASSERT_EQ(std::rename(replacement.c_str(), path_.c_str()), 0);
+
+  Result<LoadReport> report = Load();
+
+  EXPECT_ERROR(report, ErrorId::kFileChanged, path_);
+  EXPECT_ERROR(report, ErrorId::kFileChanged, "open the checkpoint again");
 }
 
 TEST_F(LoaderTest, ShardedCheckpointLoads) {

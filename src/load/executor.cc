@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 
+#include "format/same_file.h"
 #include "io/file.h"
 #include "load/convert.h"
 
@@ -85,9 +86,11 @@ VectoredRead ReadVectorAt(int fd, uint64_t offset, uint64_t total, std::vector<i
 // only its own staging buffer and convert-time slot.
 class Execution {
  public:
-  Execution(const LoadPlan& plan, const std::vector<std::string>& paths, uint32_t workers)
+  Execution(const LoadPlan& plan, const std::vector<std::string>& paths, uint32_t workers,
+            const std::vector<CheckpointFile>* identities)
       : plan_(plan),
         paths_(paths),
+        identities_(identities),
         files_(paths.size()),
         bytes_read_(paths.size()),
         bytes_written_(plan.tensors.size()),
@@ -114,6 +117,7 @@ class Execution {
 
   const LoadPlan& plan_;
   const std::vector<std::string>& paths_;
+  const std::vector<CheckpointFile>* identities_;  // may be null
   std::vector<File> files_;
   std::vector<std::atomic<uint64_t>> bytes_read_;
   // Bytes stored into each request's destination, indexed like plan.tensors.
@@ -134,6 +138,9 @@ Status Execution::OpenFile(uint32_t file) {
   }
   if (files_[file].fd() >= 0) return Status::Ok();
   SAFECKPT_ASSIGN_OR_RETURN(files_[file], File::OpenForRead(paths_[file]));
+  if (identities_ != nullptr && file < identities_->size()) {
+    SAFECKPT_RETURN_IF_ERROR(CheckSameFile(files_[file], (*identities_)[file]));
+  }
   return Status::Ok();
 }
 
@@ -294,7 +301,7 @@ ExecutionStats Execution::Stats(double wall_seconds) const {
 }  // namespace
 
 Result<ExecutionStats> ExecutePlan(const LoadPlan& plan, const std::vector<std::string>& files,
-                                   ThreadPool& pool) {
+                                   ThreadPool& pool, const std::vector<CheckpointFile>* identities) {
   if (pool.size() != plan.workers) {
     return Status(StatusCode::kInvalidArgument, ErrorId::kInternal,
                   "the load plan was made for " + std::to_string(plan.workers) +
@@ -302,7 +309,7 @@ Result<ExecutionStats> ExecutePlan(const LoadPlan& plan, const std::vector<std::
   }
 
   const auto start = Clock::now();
-  Execution execution(plan, files, pool.size());
+  Execution execution(plan, files, pool.size(), identities);
   SAFECKPT_RETURN_IF_ERROR(execution.OpenFiles());
   const size_t count = plan.tasks.size() + plan.gathers.size();
   SAFECKPT_RETURN_IF_ERROR(pool.Run(count, [&](size_t task, uint32_t worker) {

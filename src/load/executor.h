@@ -8,6 +8,7 @@
 
 #include "io/thread_pool.h"
 #include "load/plan.h"
+#include "safeckpt/checkpoint.h"
 #include "safeckpt/status.h"
 
 namespace safeckpt::internal {
@@ -45,7 +46,13 @@ struct ExecutionStats {
 // offset and the tensor: kShortRead when a file ends early (truncated after
 // the checkpoint was opened), kReadFailed for an I/O error, kNotFound when a
 // file is gone. Destination memory of a failed load is partly written.
+//
+// With `identities` (one per file, as recorded when the checkpoint was
+// opened), each file is checked after it is opened and a file replaced or
+// modified since then fails with kFileChanged, so a load never reads data
+// from a file other than the one whose header was validated.
 Result<ExecutionStats> ExecutePlan(const LoadPlan& plan, const std::vector<std::string>& files,
-                                   ThreadPool& pool);
+                                   ThreadPool& pool,
+                                   const std::vector<CheckpointFile>* identities = nullptr);
 
 }  // namespace safeckpt::internal

@@ -233,9 +233,12 @@ Status ReadMatches(const Checkpoint& checkpoint, const internal::SourceView& vie
                    const LoadOptions& options, LoadReport& report) {
   const uint32_t workers = WorkerCount(options.threads);
 
+  // The pool may start fewer threads than asked when the system refuses
+  // some, so the plan is made for the workers it really has.
+  internal::ThreadPool pool(workers);
   const auto plan_start = Clock::now();
   internal::PlanOptions plan_options;
-  plan_options.workers = workers;
+  plan_options.workers = pool.size();
   plan_options.staging_bytes = options.staging_bytes;
   plan_options.max_read_bytes = options.max_read_bytes;
   plan_options.max_gap_bytes = options.max_gap_bytes;
@@ -246,16 +249,15 @@ Status ReadMatches(const Checkpoint& checkpoint, const internal::SourceView& vie
   report.plan.bytes = plan.direct_bytes + plan.converted_bytes + plan.gap_bytes;
   report.plan.seconds = SecondsSince(plan_start);
 
-  internal::ThreadPool pool(workers);
   SAFECKPT_ASSIGN_OR_RETURN(internal::ExecutionStats stats,
-                            internal::ExecutePlan(plan, FilePaths(checkpoint), pool));
+                            internal::ExecutePlan(plan, FilePaths(checkpoint), pool, &checkpoint.files()));
   ReportWrites(model, copies, stats.bytes_written_per_request, report);
   ReportBytesPerFile(checkpoint, stats.bytes_read_per_file, report);
   report.read.bytes = stats.bytes_read;
   report.read.seconds = stats.wall_seconds;
   report.convert.bytes = stats.converted_bytes;
   report.convert.seconds = stats.convert_seconds;
-  report.threads = workers;
+  report.threads = pool.size();
 
   if (options.checksums) SAFECKPT_RETURN_IF_ERROR(ComputeChecksums(model, matches, pool, report));
   return Status::Ok();
