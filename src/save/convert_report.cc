@@ -31,9 +31,14 @@ double GiBPerSecond(uint64_t bytes, double seconds) {
 void AppendFiles(std::string& out, const SaveSummary& output) {
   size_t width = 0;
   for (const SavedFile& file : output.files) width = std::max(width, file.name.size());
-  for (const SavedFile& file : output.files) {
+  size_t shown = std::min(output.files.size(), internal::kMaxTextLines);
+  for (size_t i = 0; i < shown; ++i) {
+    const SavedFile& file = output.files[i];
     out += fmt::format("  {:<{}}  {:>7} {:<7}  {:>11}\n", file.name, width, file.tensor_count,
                        file.tensor_count == 1 ? "tensor" : "tensors", internal::FormatByteCount(file.size));
+  }
+  if (shown < output.files.size()) {
+    out += fmt::format("  ... {} more files; --format json lists every file\n", output.files.size() - shown);
   }
   if (output.has_index) out += fmt::format("  {}\n", kIndexFileName);
 }
