@@ -29,25 +29,10 @@ import tempfile
 import statistics
 import time
 
+from page_cache import evict, warm
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
-
-
-def evict(files):
-    for path in files:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
-
-
-def warm(files):
-    for path in files:
-        with open(path, "rb") as handle:
-            while handle.read(16 << 20):
-                pass
 
 
 def timed(command, load_phase):
