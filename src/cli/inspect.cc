@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "core/byte_units.h"
 #include "core/json_writer.h"
 #include "core/terminal_text.h"
 #include "safeckpt/checkpoint.h"
@@ -17,18 +18,6 @@
 
 namespace safeckpt::cli {
 namespace {
-
-std::string FormatBytes(uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(bytes);
-  int unit = 0;
-  while (value >= 1024 && unit < 4) {
-    value /= 1024;
-    ++unit;
-  }
-  if (unit == 0) return fmt::format("{} B", bytes);
-  return fmt::format("{:.1f} {}", value, units[unit]);
-}
 
 struct DTypeTotals {
   uint64_t count = 0;
@@ -75,7 +64,7 @@ Status PrintText(const Checkpoint& checkpoint, bool all) {
                      checkpoint.files().size() == 1 ? "" : "s",
                      checkpoint.has_index() ? ", with index" : "");
   out += fmt::format("tensors: {}, {} ({} bytes)\n", checkpoint.tensors().size(),
-                     FormatBytes(checkpoint.tensor_bytes()), checkpoint.tensor_bytes());
+                     internal::FormatBytes(checkpoint.tensor_bytes()), checkpoint.tensor_bytes());
 
   std::map<uint32_t, uint64_t> tensors_per_file;
   for (const CheckpointTensor& tensor : checkpoint.tensors()) tensors_per_file[tensor.file] += 1;
@@ -83,7 +72,7 @@ Status PrintText(const Checkpoint& checkpoint, bool all) {
   for (uint32_t i = 0; i < checkpoint.files().size(); ++i) {
     const CheckpointFile& file = checkpoint.files()[i];
     out += fmt::format("  {}  {}  {} tensors\n", internal::EscapeForTerminal(file.name),
-                       FormatBytes(file.size), tensors_per_file[i]);
+                       internal::FormatBytes(file.size), tensors_per_file[i]);
     for (const auto& [key, value] : file.metadata) {
       out += fmt::format("    metadata {} = {}\n", internal::EscapeForTerminal(key),
                          internal::EscapeForTerminal(value));
@@ -92,7 +81,7 @@ Status PrintText(const Checkpoint& checkpoint, bool all) {
 
   out += "dtypes:\n";
   for (const auto& [name, totals] : TotalsByDType(checkpoint)) {
-    out += fmt::format("  {:<12} {:>8} tensors  {}\n", name, totals.count, FormatBytes(totals.bytes));
+    out += fmt::format("  {:<12} {:>8} tensors  {}\n", name, totals.count, internal::FormatBytes(totals.bytes));
   }
 
   if (all) {

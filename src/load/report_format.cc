@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "core/byte_units.h"
 #include "core/terminal_text.h"
 #include "core/json_writer.h"
 #include "safeckpt/load_report.h"
@@ -59,15 +60,6 @@ struct NamedPhase {
 
 std::array<NamedPhase, 3> Phases(const LoadReport& report) {
   return {{{"plan", &report.plan}, {"read", &report.read}, {"convert", &report.convert}}};
-}
-
-std::string FormatBytes(uint64_t bytes) {
-  constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB"};
-  if (bytes < 1024) return fmt::format("{} B", bytes);
-  double value = static_cast<double>(bytes);
-  size_t unit = 0;
-  for (value /= 1024; value >= 1024 && unit + 1 < std::size(kUnits); value /= 1024) ++unit;
-  return fmt::format("{:.1f} {}", value, kUnits[unit]);
 }
 
 // --- Text -------------------------------------------------------------------
@@ -203,7 +195,7 @@ void AppendPhases(std::string& out, const LoadReport& report) {
   out += "phases:\n";
   for (const NamedPhase& phase : Phases(report)) {
     out += fmt::format("  {} {} in {:.3f} s ({:.2f} GiB/s)\n", phase.name,
-                       FormatBytes(phase.stats->bytes), phase.stats->seconds,
+                       internal::FormatBytes(phase.stats->bytes), phase.stats->seconds,
                        phase.stats->GiBPerSecond());
   }
   out += fmt::format("  threads: {}\n", report.threads);
@@ -217,7 +209,7 @@ void AppendRank(std::string& out, const LoadReport& report) {
   out += fmt::format("rank {} of {}: {} of {} loaded tensors sliced", rank.rank, rank.world_size,
                      rank.sliced, report.loaded.size());
   if (rank.empty > 0) out += fmt::format(" ({} with no elements on this rank)", rank.empty);
-  out += fmt::format(", destinations {}\n", FormatBytes(rank.destination_bytes));
+  out += fmt::format(", destinations {}\n", internal::FormatBytes(rank.destination_bytes));
   if (!rank.adapter.empty()) {
     out += fmt::format("adapter {}: read from {} checkpoint tensors\n", rank.adapter,
                        rank.adapter_sources);
@@ -226,7 +218,7 @@ void AppendRank(std::string& out, const LoadReport& report) {
   out += "bytes read per file:\n";
   std::vector<std::string> lines;
   for (const FileBytes& file : rank.bytes_read_per_file) {
-    lines.push_back(fmt::format("{} {}", file.file, FormatBytes(file.bytes)));
+    lines.push_back(fmt::format("{} {}", file.file, internal::FormatBytes(file.bytes)));
   }
   AppendCappedLines(out, lines);
 }
