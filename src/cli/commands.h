@@ -99,8 +99,9 @@ int RunCheck(const ReconcileOptions& options);
 int RunLoad(const LoadCommandOptions& options);
 int RunManifest(const ManifestOptions& options);
 
-// Writes `text` to stdout and flushes it; fails when the write does not
-// complete (a full disk, a closed pipe), so no command exits 0 with its output lost.
+// Writes `text` to stdout and flushes it. Fails when the write does not
+// complete (a full disk, a closed pipe), so no command exits 0 with its
+// output lost.
 Status WriteStdout(std::string_view text);
 
 // Prints "safeckpt: error: <message>" to stderr and returns `exit_code`.

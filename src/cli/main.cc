@@ -31,7 +31,7 @@ void AddFormatOption(CLI::App* command, OutputFormat* format) {
 }
 
 // Returns an error message when the first argument names no subcommand,
-// because CLI11 would only say that a subcommand is required.
+// because CLI11's own message only states that a subcommand is required.
 std::string CheckSubcommandName(CLI::App& app, int argc, char** argv) {
   if (argc < 2 || argv[1][0] == '-') return {};
   std::string names;

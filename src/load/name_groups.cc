@@ -211,8 +211,8 @@ std::string WordKeyWithout(const Pattern& pattern, size_t position) {
   return key;
 }
 
-// A word set longer than this is split over several lines: one line listing
-// thousands of unrelated names helps nobody read a report.
+// A word set longer than this is split over several lines, because one line
+// listing thousands of unrelated names makes a report unreadable.
 constexpr size_t kMaxWordsPerSet = 32;
 
 // Appends `pattern` to `out`, split into patterns of at most kMaxWordsPerSet

@@ -106,10 +106,10 @@ size_t WrapperChainLength(std::string_view name, const std::vector<std::string>&
   return length;
 }
 
-// Applies the renames to a checkpoint name. A rule that matches the name as
-// it is wins; otherwise the rules see the name without its wrapper prefixes,
-// which are put back afterwards, so "^backbone\." also renames
-// "_orig_mod.backbone.x" and wrapper stripping still sees the prefix.
+// Applies the renames to a checkpoint name. A rule that matches the full name
+// wins. Otherwise the rules are applied to the name without its wrapper
+// prefixes, which are put back afterwards, so "^backbone\." also renames
+// "_orig_mod.backbone.x" and wrapper stripping still finds the prefix.
 std::string RenameCheckpointName(const CompiledKeyRules& rules, std::string_view name) {
   if (rules.MatchingRename(name) >= 0) return rules.Rename(name);
   size_t chain = WrapperChainLength(name, rules.rules().wrapper_prefixes);
