@@ -68,9 +68,10 @@ class ShardedCheckpointTest : public ::testing::Test {
     testing::WriteFileBytes(dir_.Join(std::string(kIndexFileName)), text);
   }
 
-  Result<Checkpoint> Open() {
+  Result<Checkpoint> Open(bool strict_index = false) {
     OpenOptions options;
     options.logger = &logger_;
+    options.strict_index = strict_index;
     return Checkpoint::Open(dir_.path(), options);
   }
 
@@ -284,6 +285,55 @@ TEST_F(ShardedCheckpointTest, NonNumericTotalSizeIsWarnedAbout) {
   ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
   EXPECT_FALSE(checkpoint->declared_total_size().has_value());
   EXPECT_TRUE(logger_.Contains("metadata.total_size is \"big\" (a string), not a byte count"));
+}
+
+TEST_F(ShardedCheckpointTest, StrictIndexAcceptsConsistentIndex) {
+  WriteIndex(IndexJson({{"x", "a.safetensors"}, {"y", "a.safetensors"}, {"z", "b.safetensors"}}));
+
+  Result<Checkpoint> checkpoint = Open(/*strict_index=*/true);
+
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
+  EXPECT_TRUE(checkpoint->warnings().empty());
+}
+
+TEST_F(ShardedCheckpointTest, StrictIndexRejectsStaleCopy) {
+  WriteShard(dir_.Join("b.safetensors"), {"z", "x"});
+  WriteIndex(IndexJson({{"x", "a.safetensors"}, {"y", "a.safetensors"}, {"z", "b.safetensors"}}));
+
+  Result<Checkpoint> checkpoint = Open(/*strict_index=*/true);
+
+  EXPECT_ERROR(checkpoint, ErrorId::kIndexStaleCopy, "b.safetensors: contains a copy of tensor 'x'");
+  EXPECT_ERROR(checkpoint, ErrorId::kIndexStaleCopy, "maps to 'a.safetensors'");
+  EXPECT_ERROR(checkpoint, ErrorId::kIndexStaleCopy, "--strict-index");
+}
+
+TEST_F(ShardedCheckpointTest, StrictIndexRejectsUnlistedTensor) {
+  WriteShard(dir_.Join("b.safetensors"), {"z", "extra"});
+  WriteIndex(IndexJson({{"x", "a.safetensors"}, {"y", "a.safetensors"}, {"z", "b.safetensors"}}));
+
+  Result<Checkpoint> checkpoint = Open(/*strict_index=*/true);
+
+  EXPECT_ERROR(checkpoint, ErrorId::kIndexUnlistedTensor,
+               "b.safetensors: contains a tensor that the index does not list: 'extra'");
+}
+
+TEST_F(ShardedCheckpointTest, StrictIndexRejectsWrongTotalSize) {
+  WriteIndex(IndexJson({{"x", "a.safetensors"}, {"y", "a.safetensors"}, {"z", "b.safetensors"}},
+                       R"({"total_size": 0})"));
+
+  Result<Checkpoint> checkpoint = Open(/*strict_index=*/true);
+
+  EXPECT_ERROR(checkpoint, ErrorId::kIndexTotalSize, "metadata.total_size is 0 bytes");
+  EXPECT_ERROR(checkpoint, ErrorId::kIndexTotalSize, "take 24 bytes");
+}
+
+TEST_F(ShardedCheckpointTest, StrictIndexRejectsNonNumericTotalSize) {
+  WriteIndex(IndexJson({{"x", "a.safetensors"}, {"y", "a.safetensors"}, {"z", "b.safetensors"}},
+                       R"({"total_size": "big"})"));
+
+  Result<Checkpoint> checkpoint = Open(/*strict_index=*/true);
+
+  EXPECT_ERROR(checkpoint, ErrorId::kIndexTotalSize, "not a byte count");
 }
 
 TEST_F(ShardedCheckpointTest, MissingShardsAreListedTogether) {

@@ -5,6 +5,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <string>
 
 #include "safeckpt/writer.h"
@@ -83,6 +84,59 @@ TEST_F(CliTest, InvalidFileExitsThreeWithOneMessage) {
   EXPECT_EQ(result.err.rfind("safeckpt: error: ", 0), 0u) << result.err;
   EXPECT_NE(result.err.find("bad.safetensors"), std::string::npos) << result.err;
   EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+}
+
+TEST_F(CliTest, CheckWithoutManifestValidatesStructure) {
+  CommandResult result = Safeckpt("check " + ShellQuote(checkpoint_));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "valid: 2 tensors in 1 file, 18 bytes of tensor data\n");
+  EXPECT_EQ(result.err, "");
+}
+
+TEST_F(CliTest, CheckWithoutManifestJsonParses) {
+  CommandResult result = Safeckpt("check --format json " + ShellQuote(checkpoint_));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  ASSERT_EQ(parser.parse(result.out).get(root), simdjson::SUCCESS) << result.out;
+  bool valid = false;
+  ASSERT_EQ(root["valid"].get(valid), simdjson::SUCCESS);
+  EXPECT_TRUE(valid);
+  uint64_t tensors = 0;
+  ASSERT_EQ(root["tensors"].get(tensors), simdjson::SUCCESS);
+  EXPECT_EQ(tensors, 2u);
+}
+
+TEST_F(CliTest, CheckWithoutManifestRejectsInvalidFile) {
+  std::string bad = dir_.Join("bad.safetensors");
+  WriteFileBytes(bad, std::string("\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":", 13));
+  CommandResult result = Safeckpt("check " + ShellQuote(bad));
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+}
+
+TEST_F(CliTest, StrictIndexTurnsWrongTotalSizeIntoExitThree) {
+  std::string sharded = dir_.Join("sharded");
+  std::filesystem::create_directory(sharded);
+  std::filesystem::copy_file(checkpoint_, sharded + "/model.safetensors");
+  WriteFileBytes(sharded + "/model.safetensors.index.json",
+                 R"({"metadata": {"total_size": 1}, "weight_map": {)"
+                 R"("model.embed_tokens.weight": "model.safetensors", )"
+                 R"("model.norm.weight": "model.safetensors"}})");
+
+  CommandResult lenient = Safeckpt("check " + ShellQuote(sharded));
+  EXPECT_EQ(lenient.exit_code, 0) << lenient.err;
+  EXPECT_NE(lenient.err.find("total_size is 1 bytes"), std::string::npos) << lenient.err;
+  EXPECT_NE(lenient.out.find("(1 warning above)"), std::string::npos) << lenient.out;
+
+  for (const char* command : {"check", "inspect"}) {
+    CommandResult strict = Safeckpt(std::string(command) + " --strict-index " + ShellQuote(sharded));
+    EXPECT_EQ(strict.exit_code, 3) << command;
+    EXPECT_EQ(strict.out, "") << command;
+    EXPECT_NE(strict.err.find("total_size is 1 bytes"), std::string::npos) << strict.err;
+    EXPECT_EQ(std::count(strict.err.begin(), strict.err.end(), '\n'), 1) << strict.err;
+  }
 }
 
 TEST_F(CliTest, MissingCheckpointExitsThree) {

@@ -60,6 +60,12 @@ struct StaleCopy {
 struct OpenOptions {
   ReaderLimits limits;
   Logger* logger = nullptr;  // warnings (stale copies, wrong total_size); may be null
+  // When true, index inconsistencies that loading can ignore are errors:
+  // a stale copy (kIndexStaleCopy), a tensor the index does not list
+  // (kIndexUnlistedTensor) and a metadata.total_size that is wrong or not a
+  // byte count (kIndexTotalSize). Real checkpoints often have them, so the
+  // default only warns.
+  bool strict_index = false;
 };
 
 class Checkpoint {

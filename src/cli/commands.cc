@@ -88,6 +88,7 @@ std::variant<Inputs, int> OpenInputs(const ReconcileOptions& options, Logger* lo
 
   OpenOptions open_options;
   open_options.logger = logger;
+  open_options.strict_index = options.strict_index;
   Result<Checkpoint> checkpoint = Checkpoint::Open(options.checkpoint, open_options);
   if (!checkpoint.ok()) return ReportError(checkpoint.status(), kExitBadCheckpoint);
 
@@ -226,7 +227,42 @@ int ReportError(const Status& status, int exit_code) {
   return exit_code;
 }
 
+namespace {
+
+// `check` without a manifest: the checkpoint's structure only.
+int CheckStructure(const ReconcileOptions& options) {
+  StderrLogger logger;
+  OpenOptions open_options;
+  open_options.logger = &logger;
+  open_options.strict_index = options.strict_index;
+  Result<Checkpoint> checkpoint = Checkpoint::Open(options.checkpoint, open_options);
+  if (!checkpoint.ok()) return ReportError(checkpoint.status(), kExitBadCheckpoint);
+
+  uint64_t bytes = 0;
+  for (const CheckpointTensor& tensor : checkpoint->tensors()) bytes += tensor.nbytes;
+  std::string text;
+  if (options.format == OutputFormat::kJson) {
+    text = fmt::format(R"({{"valid": true, "tensors": {}, "files": {}, "tensor_bytes": {}, "warnings": {}}})",
+                       checkpoint->tensors().size(), checkpoint->files().size(), bytes,
+                       checkpoint->warnings().size()) +
+           "\n";
+  } else {
+    text = fmt::format("valid: {} tensors in {} file{}, {} bytes of tensor data{}\n",
+                       checkpoint->tensors().size(), checkpoint->files().size(),
+                       checkpoint->files().size() == 1 ? "" : "s", bytes,
+                       checkpoint->warnings().empty()
+                           ? ""
+                           : fmt::format(" ({} warning{} above)", checkpoint->warnings().size(),
+                                         checkpoint->warnings().size() == 1 ? "" : "s"));
+  }
+  Status written = WriteStdout(text);
+  return written.ok() ? kExitOk : ReportError(written, kExitWriteFailed);
+}
+
+}  // namespace
+
 int RunCheck(const ReconcileOptions& options) {
+  if (options.manifest.empty()) return CheckStructure(options);
   return RunReconcile(options, /*read_data=*/false, 0, 64, false, false);
 }
 

@@ -28,6 +28,7 @@ struct InspectOptions {
   std::string checkpoint;
   OutputFormat format = OutputFormat::kText;
   bool all = false;  // list every tensor instead of grouped lines
+  bool strict_index = false;  // OpenOptions::strict_index
 };
 
 struct ReconcileOptions {
@@ -43,6 +44,7 @@ struct ReconcileOptions {
   std::optional<uint32_t> world_size;
   // --adapter: NAME, auto or none; empty uses the manifest's "adapter".
   std::string adapter;
+  bool strict_index = false;  // OpenOptions::strict_index
 };
 
 struct LoadCommandOptions {

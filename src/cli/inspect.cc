@@ -203,6 +203,7 @@ int RunInspect(const InspectOptions& options) {
   StderrLogger logger;
   OpenOptions open_options;
   open_options.logger = &logger;
+  open_options.strict_index = options.strict_index;
   Result<Checkpoint> checkpoint = Checkpoint::Open(options.checkpoint, open_options);
   if (!checkpoint.ok()) return ReportError(checkpoint.status(), kExitBadCheckpoint);
 

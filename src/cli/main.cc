@@ -60,14 +60,26 @@ int ReportParseError(CLI::App& app, const CLI::ParseError& error) {
   return safeckpt::cli::kExitUsage;
 }
 
-void AddReconcileOptions(CLI::App* command, safeckpt::cli::ReconcileOptions* options) {
+void AddStrictIndexFlag(CLI::App* command, bool* strict_index) {
+  command->add_flag("--strict-index", *strict_index,
+                    "Reject index inconsistencies that loading ignores: a stale copy of a "
+                    "tensor, a tensor the index does not list, a wrong metadata.total_size");
+}
+
+void AddReconcileOptions(CLI::App* command, safeckpt::cli::ReconcileOptions* options,
+                         bool manifest_required) {
   command->add_option("checkpoint", options->checkpoint,
                       "A .safetensors file, or a directory with model.safetensors.index.json or "
                       "*.safetensors files")
       ->required();
-  command->add_option("--model,-m", options->manifest,
-                      "Manifest of the model's expected tensors (JSON; see `safeckpt manifest`)")
-      ->required();
+  CLI::Option* manifest =
+      command->add_option("--model,-m", options->manifest,
+                          manifest_required
+                              ? "Manifest of the model's expected tensors (JSON; see `safeckpt "
+                                "manifest`)"
+                              : "Manifest of the model's expected tensors (JSON; see `safeckpt "
+                                "manifest`); without it, only the checkpoint's structure is checked");
+  if (manifest_required) manifest->required();
   command
       ->add_option("--rename", options->rename_pairs,
                    "PATTERN REPLACEMENT: rename checkpoint names matching the RE2 pattern; "
@@ -95,6 +107,7 @@ void AddReconcileOptions(CLI::App* command, safeckpt::cli::ReconcileOptions* opt
       ->check(CLI::PositiveNumber);
   AddFormatOption(command, &options->format);
   command->add_flag("--verbose,-v", options->verbose, "Also print info messages to stderr");
+  AddStrictIndexFlag(command, &options->strict_index);
 }
 
 }  // namespace
@@ -116,16 +129,19 @@ int main(int argc, char** argv) {
       ->required();
   AddFormatOption(inspect_command, &inspect.format);
   inspect_command->add_flag("--all", inspect.all, "List every tensor on its own line");
+  AddStrictIndexFlag(inspect_command, &inspect.strict_index);
 
   safeckpt::cli::ReconcileOptions check;
   CLI::App* check_command = app.add_subcommand(
-      "check", "Print the load report of a checkpoint against a manifest without reading data");
-  AddReconcileOptions(check_command, &check);
+      "check",
+      "Validate a checkpoint; with --model, also print its load report against a manifest "
+      "without reading tensor data");
+  AddReconcileOptions(check_command, &check, /*manifest_required=*/false);
 
   safeckpt::cli::LoadCommandOptions load;
   CLI::App* load_command = app.add_subcommand(
       "load", "Load a checkpoint into memory shaped as a manifest says and print the load report");
-  AddReconcileOptions(load_command, &load.reconcile);
+  AddReconcileOptions(load_command, &load.reconcile, /*manifest_required=*/true);
   load_command
       ->add_option("--threads", load.threads, "Worker threads, 1 to 1024 (default: one per core)")
       ->check(CLI::Range(1, 1024));

@@ -60,6 +60,9 @@ std::string_view ErrorIdName(ErrorId id) {
     case ErrorId::kIndexShardMissing: return "index_shard_missing";
     case ErrorId::kIndexPathOutside: return "index_path_outside";
     case ErrorId::kIndexTensorNotInShard: return "index_tensor_not_in_shard";
+    case ErrorId::kIndexStaleCopy: return "index_stale_copy";
+    case ErrorId::kIndexUnlistedTensor: return "index_unlisted_tensor";
+    case ErrorId::kIndexTotalSize: return "index_total_size";
     case ErrorId::kTensorInTwoFiles: return "tensor_in_two_files";
     case ErrorId::kIncompleteCheckpoint: return "incomplete_checkpoint";
     case ErrorId::kManifestInvalid: return "manifest_invalid";

@@ -115,12 +115,16 @@ Status AddIndexedTensors(const CheckpointIndex& index, const std::vector<Shard>&
   return Status::Ok();
 }
 
-// Warns about tensors in a shard that the index does not map to it. A
-// tensor that the index maps to another shard is a stale copy, and one the
-// index does not mention is unlisted. Neither is ever read.
-void WarnAboutUnmappedTensors(const std::vector<Shard>& shards,
-                              const std::unordered_map<std::string_view, std::string_view>& file_of,
-                              CheckpointBuilder& builder) {
+constexpr std::string_view kStrictHint =
+    "; this is an error only under --strict-index (OpenOptions::strict_index)";
+
+// Warns about tensors in a shard that the index does not map to it, or
+// fails under strict_index. A tensor that the index maps to another shard
+// is a stale copy, and one the index does not mention is unlisted. Neither
+// is ever read.
+Status CheckUnmappedTensors(const std::vector<Shard>& shards,
+                            const std::unordered_map<std::string_view, std::string_view>& file_of,
+                            bool strict, CheckpointBuilder& builder) {
   for (const Shard& shard : shards) {
     std::vector<std::string_view> unlisted;
     for (const TensorInfo& tensor : shard.read.header.tensors) {
@@ -128,22 +132,34 @@ void WarnAboutUnmappedTensors(const std::vector<Shard>& shards,
       if (mapped == file_of.end()) {
         unlisted.push_back(tensor.name);
       } else if (mapped->second != shard.name) {
+        if (strict) {
+          return Corruption(ErrorId::kIndexStaleCopy,
+                            shard.path + ": contains a copy of tensor " + Quote(tensor.name) +
+                                " that the index maps to " + Quote(mapped->second) +
+                                "; remove the stale copy or fix the index" + std::string(kStrictHint));
+        }
         builder.AddStaleCopy({tensor.name, shard.name, std::string(mapped->second)});
       }
     }
     if (unlisted.empty()) continue;
     std::string count =
         unlisted.size() == 1 ? "a tensor" : std::to_string(unlisted.size()) + " tensors";
-    builder.Warn(shard.path + ": contains " + count +
-                 " that the index does not list, which the checkpoint ignores: " +
+    std::string message = shard.path + ": contains " + count + " that the index does not list";
+    if (strict) {
+      return Corruption(ErrorId::kIndexUnlistedTensor,
+                        message + ": " + JoinQuoted(unlisted, kMaxNamesPerWarning) +
+                            "; add them to weight_map or remove them" + std::string(kStrictHint));
+    }
+    builder.Warn(message + ", which the checkpoint ignores: " +
                  JoinQuoted(unlisted, kMaxNamesPerWarning));
   }
+  return Status::Ok();
 }
 
-void CheckTotalSize(const CheckpointIndex& index, const std::vector<Shard>& shards,
-                    const std::map<std::string_view, uint32_t>& shard_numbers,
-                    const std::string& index_path, CheckpointBuilder& builder) {
-  if (!index.total_size) return;
+Status CheckTotalSize(const CheckpointIndex& index, const std::vector<Shard>& shards,
+                      const std::map<std::string_view, uint32_t>& shard_numbers,
+                      const std::string& index_path, bool strict, CheckpointBuilder& builder) {
+  if (!index.total_size) return Status::Ok();
   uint64_t indexed_bytes = 0;
   for (const auto& [tensor, file] : index.weight_map) {
     const Shard& shard = shards[shard_numbers.at(file)];
@@ -151,11 +167,18 @@ void CheckTotalSize(const CheckpointIndex& index, const std::vector<Shard>& shar
     uint64_t nbytes = shard.tensors.at(tensor)->nbytes();
     if (__builtin_add_overflow(indexed_bytes, nbytes, &indexed_bytes)) indexed_bytes = UINT64_MAX;
   }
-  if (indexed_bytes == *index.total_size) return;
+  if (indexed_bytes == *index.total_size) return Status::Ok();
 
-  builder.Warn(index_path + ": metadata.total_size is " + std::to_string(*index.total_size) +
-               " bytes, but the tensors in weight_map take " + std::to_string(indexed_bytes) +
-               " bytes; loading does not use this value, so the mismatch is harmless");
+  std::string message = index_path + ": metadata.total_size is " +
+                        std::to_string(*index.total_size) +
+                        " bytes, but the tensors in weight_map take " +
+                        std::to_string(indexed_bytes) + " bytes";
+  if (strict) {
+    return Corruption(ErrorId::kIndexTotalSize,
+                      message + "; correct total_size" + std::string(kStrictHint));
+  }
+  builder.Warn(message + "; loading does not use this value, so the mismatch is harmless");
+  return Status::Ok();
 }
 
 }  // namespace
@@ -172,7 +195,13 @@ Result<Checkpoint> OpenIndexedDirectory(const std::string& directory, const Open
                             ReadShards(directory, names, options.limits));
 
   CheckpointBuilder builder(directory, /*has_index=*/true, options.logger);
-  for (const std::string& warning : index.warnings) builder.Warn(warning);
+  for (const std::string& warning : index.warnings) {
+    // The index parser's only warnings are about metadata.total_size.
+    if (options.strict_index) {
+      return Corruption(ErrorId::kIndexTotalSize, warning + std::string(kStrictHint));
+    }
+    builder.Warn(warning);
+  }
   builder.SetDeclaredTotalSize(index.total_size);
 
   std::map<std::string_view, uint32_t> shard_numbers;
@@ -183,8 +212,10 @@ Result<Checkpoint> OpenIndexedDirectory(const std::string& directory, const Open
 
   std::unordered_map<std::string_view, std::string_view> file_of;
   for (const auto& [tensor, file] : index.weight_map) file_of[tensor] = file;
-  WarnAboutUnmappedTensors(shards, file_of, builder);
-  CheckTotalSize(index, shards, shard_numbers, index_path, builder);
+  SAFECKPT_RETURN_IF_ERROR(
+      CheckUnmappedTensors(shards, file_of, options.strict_index, builder));
+  SAFECKPT_RETURN_IF_ERROR(
+      CheckTotalSize(index, shards, shard_numbers, index_path, options.strict_index, builder));
   return std::move(builder).Finish();
 }
 
