@@ -223,5 +223,21 @@ TEST(IndexTest, FileNameWithControlCharacterIsRejected) {
   EXPECT_ERROR(index, ErrorId::kIndexInvalid, "contains a control character");
 }
 
+TEST(IndexTest, NestingDeeperThanTheCapIsRejectedBeforeParsing) {
+  std::string deep = R"({"metadata": {"x": )" + std::string(100, '[') + std::string(100, ']') +
+                     R"(}, "weight_map": {"a": "a.safetensors"}})";
+  Result<CheckpointIndex> index = ParseCheckpointIndex(deep, "model.safetensors.index.json");
+  EXPECT_ERROR(index, ErrorId::kIndexNotJson, "nests deeper than the limit of 64 levels");
+}
+
+TEST(IndexTest, NestingCapComesFromReaderLimits) {
+  std::string text = R"({"metadata": {"x": [[1]]}, "weight_map": {"a": "a.safetensors"}})";
+  ReaderLimits shallow;
+  shallow.max_json_depth = 3;
+  EXPECT_ERROR(ParseCheckpointIndex(text, "i.json", shallow), ErrorId::kIndexNotJson,
+               "limit of 3 levels");
+  EXPECT_TRUE(ParseCheckpointIndex(text, "i.json").ok());
+}
+
 }  // namespace
 }  // namespace safeckpt

@@ -333,5 +333,16 @@ TEST(ManifestTest, BuildsManifestFromCheckpoint) {
   EXPECT_TRUE(manifest.renames.empty());
 }
 
+TEST(ManifestTest, NestingDeeperThanTheCapIsRejectedBeforeParsing) {
+  std::string deep = R"({"safeckpt_manifest": 1, "tensors": {"w": )" + std::string(5000, '[') +
+                     std::string(5000, ']') + "}}";
+  EXPECT_ERROR(ParseManifest(deep, "m.json"), ErrorId::kManifestInvalid,
+               "nests deeper than the limit of 64 levels");
+}
+
+TEST(ManifestTest, EmptyTextIsNotJson) {
+  EXPECT_ERROR(ParseManifest("", "m.json"), ErrorId::kManifestInvalid, "not valid JSON");
+}
+
 }  // namespace
 }  // namespace safeckpt

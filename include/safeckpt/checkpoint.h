@@ -125,7 +125,9 @@ struct CheckpointIndex {
 
 // Parses an index file's text. Validates structure only (weight_map present,
 // every value a string, no duplicate tensor, file names that stay inside the
-// directory); Checkpoint::Open checks the shards themselves.
-Result<CheckpointIndex> ParseCheckpointIndex(std::string_view text, std::string_view display_name);
+// directory); Checkpoint::Open checks the shards themselves. JSON nested
+// deeper than limits.max_json_depth is rejected before it is parsed.
+Result<CheckpointIndex> ParseCheckpointIndex(std::string_view text, std::string_view display_name,
+                                             const ReaderLimits& limits = {});
 
 }  // namespace safeckpt

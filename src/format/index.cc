@@ -221,12 +221,25 @@ Status ParseTopLevel(element root, std::string_view display_name, CheckpointInde
 
 }  // namespace
 
-Result<CheckpointIndex> ParseCheckpointIndex(std::string_view text, std::string_view display_name) {
+Result<CheckpointIndex> ParseCheckpointIndex(std::string_view text, std::string_view display_name,
+                                             const ReaderLimits& limits) {
   SAFECKPT_RETURN_IF_ERROR(CheckIndexStart(text, display_name));
+  internal::JsonNesting nesting = internal::ScanJsonNesting(text, limits.max_json_depth);
+  if (nesting.too_deep_at) {
+    return IndexNotJson(display_name, "JSON nests deeper than the limit of " +
+                                          std::to_string(limits.max_json_depth) +
+                                          " levels (at offset " +
+                                          std::to_string(*nesting.too_deep_at) +
+                                          "; ReaderLimits::max_json_depth)");
+  }
 
+  // The scan bounded the depth of the first value; anything after it is
+  // trailing content, which the parser rejects before nesting into it.
   simdjson::dom::parser parser;
   element root;
-  simdjson::error_code error = parser.parse(text.data(), text.size()).get(root);
+  size_t max_depth = static_cast<size_t>(limits.max_json_depth) + 1;
+  simdjson::error_code error = parser.allocate(text.size(), max_depth);
+  if (error == simdjson::SUCCESS) error = parser.parse(text.data(), text.size()).get(root);
   if (error != simdjson::SUCCESS) {
     // NOTE: simdjson 3.0.1 rejects the whole document for an integer
     // outside the 64-bit range or a number beyond the range of a double.

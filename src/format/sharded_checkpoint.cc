@@ -187,7 +187,7 @@ Result<Checkpoint> OpenIndexedDirectory(const std::string& directory, const Open
   std::string index_path = (fs::path(directory) / kIndexFileName).string();
   SAFECKPT_ASSIGN_OR_RETURN(std::string text,
                             ReadWholeFile(index_path, options.limits.max_header_bytes));
-  SAFECKPT_ASSIGN_OR_RETURN(CheckpointIndex index, ParseCheckpointIndex(text, index_path));
+  SAFECKPT_ASSIGN_OR_RETURN(CheckpointIndex index, ParseCheckpointIndex(text, index_path, options.limits));
 
   std::vector<std::string> names = ShardNames(index);
   SAFECKPT_RETURN_IF_ERROR(CheckShardsExist(directory, names, index_path));

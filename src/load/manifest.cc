@@ -12,6 +12,7 @@
 #include "core/json_writer.h"
 #include "safeckpt/sharding.h"
 #include "format/json_dom.h"
+#include "format/json_text.h"
 #include "io/file.h"
 
 namespace safeckpt {
@@ -22,6 +23,10 @@ using simdjson::dom::element;
 // A manifest has one short line per tensor, so by estimate a model with a
 // million tensors needs about 100 MiB.
 constexpr uint64_t kMaxManifestBytes = 1ull << 30;
+
+// A manifest nests five levels deep at most (top level, tensors, entry,
+// slice, bounds); the cap leaves room and stops deeper text before parsing.
+constexpr uint32_t kMaxManifestDepth = 64;
 
 // Position of a value in the manifest, named by error messages.
 struct Location {
@@ -566,10 +571,17 @@ bool IsExtraState(std::string_view name) {
 
 Result<Manifest> ParseManifest(std::string_view text, std::string_view display_name) {
   Location location{display_name, {}};
+  internal::JsonNesting nesting = internal::ScanJsonNesting(text, kMaxManifestDepth);
+  if (nesting.too_deep_at) {
+    return ManifestError(location, fmt::format("JSON nests deeper than the limit of {} levels (at "
+                                               "offset {})",
+                                               kMaxManifestDepth, *nesting.too_deep_at));
+  }
   simdjson::dom::parser parser;
   simdjson::padded_string padded(text);
   element root;
-  simdjson::error_code error = parser.parse(padded).get(root);
+  simdjson::error_code error = parser.allocate(text.size(), kMaxManifestDepth + 1);
+  if (error == simdjson::SUCCESS) error = parser.parse(padded).get(root);
   if (error != simdjson::SUCCESS) {
     return ManifestError(location, fmt::format("not valid JSON: {}", simdjson::error_message(error)));
   }
