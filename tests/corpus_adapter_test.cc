@@ -126,14 +126,14 @@ Family GraniteFromIndex(const std::map<std::string, std::string>& weight_map) {
       family.natives.push_back({ReplaceFirst(name, "block_sparse_moe.input_linear.weight",
                                              "mlp.experts.gate_and_up_projs"),
                                 {kExperts, kHidden, 2 * kIntermediate},
-                                [name](const HfTensors& all, const Index& index) {
+                                [name = name](const HfTensors& all, const Index& index) {
                                   return ValueAt(all, name, {index[0], index[2], index[1]});
                                 }});
     } else if (name.ends_with("output_linear.weight")) {
       family.natives.push_back({ReplaceFirst(name, "block_sparse_moe.output_linear.weight",
                                              "mlp.experts.down_projs"),
                                 {kExperts, kIntermediate, kHidden},
-                                [name](const HfTensors& all, const Index& index) {
+                                [name = name](const HfTensors& all, const Index& index) {
                                   return ValueAt(all, name, {index[0], index[2], index[1]});
                                 }});
     } else {
