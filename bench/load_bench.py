@@ -29,6 +29,7 @@ import tempfile
 import statistics
 import time
 
+from bench_checkpoint import add_checkpoint_arguments, ensure_checkpoint, peak_rss_mib, total_bytes
 from page_cache import evict, warm
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -45,34 +46,22 @@ def timed(command, load_phase):
         result = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_file.name] + command,
                                 check=True, stdout=subprocess.PIPE, text=True)
         seconds = time.perf_counter() - start
-        rss_kib = int(rss_file.read().strip().splitlines()[-1])
+        rss_mib = peak_rss_mib(rss_file.name)
     if load_phase:
         seconds = json.loads(result.stdout)["phases"]["read"]["seconds"]
-    return seconds, rss_kib / 1024
+    return seconds, rss_mib
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dir", default="/tmp/safeckpt-bench",
-                        help="where the checkpoint is generated, once (default %(default)s)")
-    parser.add_argument("--gib", type=float, default=2.0,
-                        help="checkpoint size in GiB when generating (default %(default)s)")
-    parser.add_argument("--shards", type=int, default=4,
-                        help="shard files when generating (default %(default)s)")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="runs per case; best and median are printed (default %(default)s)")
+    add_checkpoint_arguments(parser)
     parser.add_argument("--threads", type=int, default=0,
                         help="safeckpt load --threads; 0 means its default, one per core")
     args = parser.parse_args()
 
-    bench_dir = pathlib.Path(args.dir)
-    checkpoint = bench_dir / "checkpoint"
-    if not (checkpoint / "model.safetensors.index.json").exists():
-        subprocess.run([str(BUILD / "safeckpt-make-bench"), str(bench_dir), "--gib", str(args.gib),
-                        "--shards", str(args.shards)], check=True)
-    files = sorted(str(p) for p in checkpoint.glob("*.safetensors"))
-    total_bytes = sum(os.path.getsize(f) for f in files)
-    gib = total_bytes / (1 << 30)
+    bench_dir, checkpoint, files = ensure_checkpoint(BUILD, args)
+    file_bytes = total_bytes(files)
+    gib = file_bytes / (1 << 30)
 
     dd = ["sh", "-c", "for f in \"$@\"; do dd if=\"$f\" of=/dev/null bs=16M status=none; done", "dd"] + files
     load = [str(BUILD / "safeckpt"), "load", str(checkpoint), "--format", "json"]
@@ -114,8 +103,8 @@ def main():
         dd_median = statistics.median(seconds for seconds, _ in dd_runs)
         print(f"{cache:<5} {name:<26} {best:>7.3f} {median:>8.3f} {gib / best:>6.2f} "
               f"{dd_best / best:>6.2f} {dd_median / median:>12.2f} {rss:>12.0f}")
-    print(f"destination bytes: same dtype {total_bytes / (1 << 20):.0f} MiB, "
-          f"F32 {2 * total_bytes / (1 << 20):.0f} MiB (file sizes, headers included)")
+    print(f"destination bytes: same dtype {file_bytes / (1 << 20):.0f} MiB, "
+          f"F32 {2 * file_bytes / (1 << 20):.0f} MiB (file sizes, headers included)")
     return 0
 
 

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 
+from bench_checkpoint import add_checkpoint_arguments, ensure_checkpoint, peak_rss_mib, total_bytes
 from page_cache import evict, warm
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -49,9 +50,7 @@ def run_together(commands):
         for process, output, rss in zip(processes, outputs, rss_paths):
             if process.returncode != 0:
                 raise RuntimeError(f"safeckpt load exited with {process.returncode}")
-            with open(rss) as handle:
-                rss_kib = int(handle.read().strip().splitlines()[-1])
-            results.append((json.loads(output), rss_kib / 1024))
+            results.append((json.loads(output), peak_rss_mib(rss)))
     return seconds, results
 
 
@@ -66,14 +65,7 @@ def sharded_manifest(bench_dir, world_size):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dir", default="/tmp/safeckpt-bench",
-                        help="where the checkpoint is generated, once (default %(default)s)")
-    parser.add_argument("--gib", type=float, default=2.0,
-                        help="checkpoint size in GiB when generating (default %(default)s)")
-    parser.add_argument("--shards", type=int, default=4,
-                        help="shard files when generating (default %(default)s)")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="runs per case; best and median are printed (default %(default)s)")
+    add_checkpoint_arguments(parser)
     parser.add_argument("--world-size", type=int, default=4,
                         help="processes of the sharded case (default %(default)s)")
     parser.add_argument("--build", default=str(ROOT / "build"),
@@ -82,13 +74,8 @@ def main():
     args = parser.parse_args()
     build = pathlib.Path(args.build)
 
-    bench_dir = pathlib.Path(args.dir)
-    checkpoint = bench_dir / "checkpoint"
-    if not (checkpoint / "model.safetensors.index.json").exists():
-        subprocess.run([str(build / "safeckpt-make-bench"), str(bench_dir), "--gib", str(args.gib),
-                        "--shards", str(args.shards)], check=True)
-    files = sorted(str(p) for p in checkpoint.glob("*.safetensors"))
-    file_bytes = sum(os.path.getsize(f) for f in files)
+    bench_dir, checkpoint, files = ensure_checkpoint(build, args)
+    file_bytes = total_bytes(files)
     rows = sharded_manifest(bench_dir, args.world_size)
 
     cores = os.cpu_count() or 1
