@@ -315,6 +315,7 @@ TEST_F(ShardedCheckpointTest, StrictIndexRejectsUnlistedTensor) {
 
   EXPECT_ERROR(checkpoint, ErrorId::kIndexUnlistedTensor,
                "b.safetensors: contains a tensor that the index does not list: 'extra'");
+  EXPECT_ERROR(checkpoint, ErrorId::kIndexUnlistedTensor, "add it to weight_map");
 }
 
 TEST_F(ShardedCheckpointTest, StrictIndexRejectsWrongTotalSize) {
@@ -334,6 +335,8 @@ TEST_F(ShardedCheckpointTest, StrictIndexRejectsNonNumericTotalSize) {
   Result<Checkpoint> checkpoint = Open(/*strict_index=*/true);
 
   EXPECT_ERROR(checkpoint, ErrorId::kIndexTotalSize, "not a byte count");
+  EXPECT_EQ(checkpoint.status().message().find("ignored"), std::string::npos)
+      << checkpoint.status().message();
 }
 
 TEST_F(ShardedCheckpointTest, MissingShardsAreListedTogether) {

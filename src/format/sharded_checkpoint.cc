@@ -148,7 +148,9 @@ Status CheckUnmappedTensors(const std::vector<Shard>& shards,
     if (strict) {
       return Corruption(ErrorId::kIndexUnlistedTensor,
                         message + ": " + JoinQuoted(unlisted, kMaxNamesPerWarning) +
-                            "; add them to weight_map or remove them" + std::string(kStrictHint));
+                            (unlisted.size() == 1 ? "; add it to weight_map or remove it"
+                                                  : "; add them to weight_map or remove them") +
+                            std::string(kStrictHint));
     }
     builder.Warn(message + ", which the checkpoint ignores: " +
                  JoinQuoted(unlisted, kMaxNamesPerWarning));
@@ -196,9 +198,15 @@ Result<Checkpoint> OpenIndexedDirectory(const std::string& directory, const Open
 
   CheckpointBuilder builder(directory, /*has_index=*/true, options.logger);
   for (const std::string& warning : index.warnings) {
-    // The index parser's only warnings are about metadata.total_size.
+    // The index parser's only warnings are about metadata.total_size, and
+    // end by saying the value is ignored, which is not true of an error.
     if (options.strict_index) {
-      return Corruption(ErrorId::kIndexTotalSize, warning + std::string(kStrictHint));
+      constexpr std::string_view kIgnored = "; it is ignored";
+      std::string_view message = warning;
+      if (message.ends_with(kIgnored)) message.remove_suffix(kIgnored.size());
+      return Corruption(ErrorId::kIndexTotalSize, std::string(message) +
+                                                      "; write the byte count as an integer" +
+                                                      std::string(kStrictHint));
     }
     builder.Warn(warning);
   }

@@ -100,10 +100,13 @@ class TensorEntryParser {
     for (element dimension : ArrayOf(value)) {
       std::optional<uint64_t> size = NonNegativeInteger(dimension);
       if (!size) {
+        // null names its own type, so it is not described twice.
+        std::string found = JsonValueText(dimension);
+        if (dimension.type() != simdjson::dom::element_type::NULL_VALUE) {
+          found += " (" + std::string(DescribeJsonType(dimension)) + ")";
+        }
         return Error(ErrorId::kShapeInvalid, "shape dimension " + std::to_string(index) + " is " +
-                                                 JsonValueText(dimension) + " (" +
-                                                 std::string(DescribeJsonType(dimension)) +
-                                                 "), expected a non-negative integer");
+                                                 found + ", expected a non-negative integer");
       }
       shape.push_back(*size);
       ++index;
@@ -175,7 +178,8 @@ class TensorEntryParser {
     }
     if (bits % 8 != 0) {
       return Error(ErrorId::kBitsNotByteAligned,
-                   described + " has " + std::to_string(*count) + " elements of " +
+                   described + " has " + std::to_string(*count) +
+                       (*count == 1 ? " element of " : " elements of ") +
                        std::to_string(DTypeBits(dtype)) + " bits = " + std::to_string(bits) +
                        " bits, not a whole number of bytes");
     }

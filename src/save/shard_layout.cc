@@ -14,7 +14,6 @@
 namespace safeckpt::internal {
 namespace {
 
-constexpr std::string_view kSingleFileName = "model.safetensors";
 constexpr std::string_view kShardStem = "model";
 constexpr std::string_view kExtraStem = "model-extra";
 
