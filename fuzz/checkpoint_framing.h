@@ -27,6 +27,7 @@ enum FramingOption : uint8_t {
   kWriteIndex = 1 << 0,  // write the index file (otherwise the directory has shards only)
   kOpenFile = 1 << 1,    // open the first shard as a single file instead of the directory
   kLoadData = 1 << 2,    // also load the tensors into memory
+  kStrictIndex = 1 << 3, // open with OpenOptions::strict_index
 };
 
 // One input, split. The views point into the input.

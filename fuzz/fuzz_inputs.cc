@@ -200,7 +200,9 @@ Status RunCheckpointInput(std::string_view input, const std::string& directory) 
 
   std::string path = directory;
   if (framed.Has(kOpenFile)) path += "/" + std::string(kShardNames[0]);
-  Result<Checkpoint> checkpoint = Checkpoint::Open(path);
+  OpenOptions options;
+  options.strict_index = framed.Has(kStrictIndex);
+  Result<Checkpoint> checkpoint = Checkpoint::Open(path, options);
   if (!checkpoint.ok()) return checkpoint.status();
 
   Manifest manifest = ManifestFromCheckpoint(*checkpoint);

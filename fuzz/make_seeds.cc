@@ -191,14 +191,15 @@ void WriteManifestSeeds(const fs::path& dir, const SavedCheckpoints& saved) {
 )");
 }
 
-// Checkpoint seeds: the saved checkpoints framed with every options byte.
+// Checkpoint seeds: the saved checkpoints framed with every combination of
+// the option bits.
 void WriteCheckpointSeeds(const fs::path& dir, const SavedCheckpoints& saved) {
   std::string index = ReadWhole(saved.sharded / kIndexFileName);
   std::vector<std::string> shards;
   for (std::string_view name : kShardNames) shards.push_back(ReadWhole(saved.sharded / name));
   std::vector<std::string> single = {ReadWhole(saved.single / "model.safetensors")};
 
-  for (uint8_t options = 0; options < 8; ++options) {
+  for (uint8_t options = 0; options < 16; ++options) {
     std::string suffix = std::to_string(options);
     WriteSeed(dir / ("seed-sharded-" + suffix), JoinFramedInput(options, index, shards));
     WriteSeed(dir / ("seed-single-" + suffix), JoinFramedInput(options, "", single));

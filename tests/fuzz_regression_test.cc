@@ -69,5 +69,31 @@ TEST(FuzzRegressionTest, ValidCheckpointLoadsThroughTarget) {
   EXPECT_TRUE(status.ok()) << status.ToString();
 }
 
+// A shard whose F32 tensors, one element each, are named `names`.
+std::string ShardWithTensors(const std::vector<std::string>& names) {
+  static const float kValue = 1.0f;
+  std::vector<TensorToWrite> tensors;
+  std::string data;
+  for (const std::string& name : names) {
+    tensors.push_back({name, DType::kF32, {1}, &kValue});
+    data.append(reinterpret_cast<const char*>(&kValue), sizeof(kValue));
+  }
+  return BuildSafetensorsHeader(tensors, {}) + data;
+}
+
+TEST(FuzzRegressionTest, StrictIndexBitRejectsStaleCopy) {
+  TempDir dir;
+  // The first shard holds a copy of "w", which the index maps to the second.
+  std::string index = R"({"weight_map": {"v": "model-00001-of-00002.safetensors",)"
+                      R"( "w": "model-00002-of-00002.safetensors"}})";
+  std::vector<std::string> shards = {ShardWithTensors({"v", "w"}), ShardWithTensors({"w"})};
+
+  Status lenient = RunCheckpointInput(JoinFramedInput(fuzz::kWriteIndex, index, shards), dir.path());
+  EXPECT_TRUE(lenient.ok()) << lenient.ToString();
+  Status strict = RunCheckpointInput(
+      JoinFramedInput(fuzz::kWriteIndex | fuzz::kStrictIndex, index, shards), dir.path());
+  EXPECT_EQ(strict.id(), ErrorId::kIndexStaleCopy) << strict.ToString();
+}
+
 }  // namespace
 }  // namespace safeckpt
