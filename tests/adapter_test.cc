@@ -240,7 +240,7 @@ Family GptOss() {
     family.natives.push_back(
         {hf + "gate_and_up_projs",
          {experts, hidden, 2 * intermediate},
-         [gate_up, intermediate](const HfTensors& all, const Index& index) {
+         [gate_up](const HfTensors& all, const Index& index) {
            return ValueAt(all, gate_up, {index[0], index[1], Interleaved(index[2], intermediate)});
          }});
     family.natives.push_back(testing::Same(family.tensors, hf + "down_projs", hf + "down_proj"));
@@ -288,7 +288,7 @@ Family GptOssMxfp4() {
     family.natives.push_back(
         {hf + "gate_and_up_projs",
          {experts, hidden, 2 * intermediate},
-         [gate_up, intermediate](const HfTensors& all, const Index& index) {
+         [gate_up](const HfTensors& all, const Index& index) {
            return Mxfp4At(all, gate_up, index[0], Interleaved(index[2], intermediate), index[1]);
          },
          true});
@@ -355,7 +355,7 @@ Family DeepSeekV3() {
   family.natives.push_back(
       {layer + ".mlp.experts.gate_and_up_projs",
        {experts, hidden, 2 * intermediate},
-       [name, intermediate](const HfTensors& all, const Index& index) {
+       [name](const HfTensors& all, const Index& index) {
          const bool gate = index[2] < intermediate;
          const uint64_t row = gate ? index[2] : index[2] - intermediate;
          return Fp8ExpertAt(all, name(index[0], gate ? "gate_proj" : "up_proj"), row, index[1]);

@@ -198,6 +198,27 @@ TEST(NameGroupsTest, RandomSetsExpandBackExactly) {
   }
 }
 
+// Names with hundreds of numeric or one-letter components make every merge
+// key long and every position a candidate. Grouping stops when its key
+// budget is spent, and the lines it returns must still expand exactly.
+TEST(NameGroupsTest, HostileLongNamesStillExpandExactly) {
+  std::mt19937 random(7);
+  for (const char* alphabet : {"0123456789", "ab"}) {
+    std::set<std::string> unique;
+    while (unique.size() < 300) {
+      std::string name;
+      for (int i = 0; i < 600; ++i) {
+        if (i > 0) name += '.';
+        name += alphabet[random() % std::char_traits<char>::length(alphabet)];
+      }
+      unique.insert(name);
+    }
+    Names names(unique.begin(), unique.end());
+    SCOPED_TRACE(alphabet);
+    ExpectExactExpansion(names, GroupNames(names));
+  }
+}
+
 // Returns the tensor names of a real index file's weight_map.
 Names WeightMapNames(const std::string& path) {
   simdjson::dom::parser parser;

@@ -35,6 +35,22 @@ using Pattern = std::vector<Component>;
 // more positions than this use one fixed order.
 constexpr size_t kMaxPositionsForEveryOrder = 4;
 
+// Bytes of merge keys one GroupNames call may build. Real checkpoints need a
+// few tens of MiB (91,000 names of 60 bytes with two numeric positions use
+// about 50 MiB). Hostile names with thousands of components would otherwise
+// take minutes: once the budget is spent merging stops, and the lines so far
+// are returned, each still an exact product of its sets.
+constexpr uint64_t kMergeKeyBudgetBytes = 256ull << 20;
+
+class MergeBudget {
+ public:
+  bool Spent() const { return used_ >= kMergeKeyBudgetBytes; }
+  void Charge(size_t bytes) { used_ += bytes; }
+
+ private:
+  uint64_t used_ = 0;
+};
+
 // Returns the value of a component written as a canonical decimal number.
 // "01" is not canonical: it would print back as "1", so it stays literal.
 std::optional<uint64_t> ParseIndex(std::string_view component) {
@@ -146,11 +162,14 @@ void SortUnique(std::vector<T>& values) {
 // Merges patterns that agree everywhere except at `position`. Returns whether
 // any two merged. Numbers are appended and sorted once at the end, so merging
 // n names costs O(n log n), not O(n^2).
-bool MergeAlong(std::vector<Pattern>& patterns, size_t position) {
+bool MergeAlong(std::vector<Pattern>& patterns, size_t position, MergeBudget& budget) {
+  if (budget.Spent()) return false;
   std::unordered_map<std::string, size_t> index_by_key;
   std::vector<Pattern> merged;
   for (Pattern& pattern : patterns) {
-    auto [it, inserted] = index_by_key.emplace(KeyWithout(pattern, position), merged.size());
+    std::string key = KeyWithout(pattern, position);
+    budget.Charge(key.size());
+    auto [it, inserted] = index_by_key.emplace(std::move(key), merged.size());
     if (inserted) {
       merged.push_back(std::move(pattern));
       continue;
@@ -166,11 +185,12 @@ bool MergeAlong(std::vector<Pattern>& patterns, size_t position) {
 
 // Merges along each position of `order` in turn until nothing changes,
 // because a merge along one position can make patterns equal along another.
-std::vector<Pattern> MergeInOrder(std::vector<Pattern> patterns, const std::vector<size_t>& order) {
+std::vector<Pattern> MergeInOrder(std::vector<Pattern> patterns, const std::vector<size_t>& order,
+                                  MergeBudget& budget) {
   bool changed = true;
   while (changed) {
     changed = false;
-    for (size_t position : order) changed |= MergeAlong(patterns, position);
+    for (size_t position : order) changed |= MergeAlong(patterns, position, budget);
   }
   return patterns;
 }
@@ -178,20 +198,20 @@ std::vector<Pattern> MergeInOrder(std::vector<Pattern> patterns, const std::vect
 // Groups patterns that share one template. With few numeric positions every
 // merge order is tried, and the one giving the fewest lines is kept. The
 // first such order wins ties, so the result is deterministic.
-std::vector<Pattern> GroupTemplate(std::vector<Pattern> patterns) {
+std::vector<Pattern> GroupTemplate(std::vector<Pattern> patterns, MergeBudget& budget) {
   std::vector<size_t> positions;
   for (size_t i = 0; i < patterns[0].size(); ++i) {
     if (patterns[0][i].numeric) positions.push_back(i);
   }
   if (positions.size() > kMaxPositionsForEveryOrder) {
     std::reverse(positions.begin(), positions.end());
-    return MergeInOrder(std::move(patterns), positions);
+    return MergeInOrder(std::move(patterns), positions, budget);
   }
 
   std::vector<Pattern> best;
   bool first = true;
   do {
-    std::vector<Pattern> grouped = MergeInOrder(patterns, positions);
+    std::vector<Pattern> grouped = MergeInOrder(patterns, positions, budget);
     if (first || grouped.size() < best.size()) best = std::move(grouped);
     first = false;
   } while (std::next_permutation(positions.begin(), positions.end()));
@@ -233,11 +253,13 @@ void SplitWordSet(Pattern& pattern, size_t position, std::vector<Pattern>& out) 
 // Merges patterns that differ only in the word at `position` into one whose
 // component there lists every word. Returns whether the number of patterns
 // went down.
-bool MergeWordsAlong(std::vector<Pattern>& patterns, size_t position) {
+bool MergeWordsAlong(std::vector<Pattern>& patterns, size_t position, MergeBudget& budget) {
+  if (budget.Spent()) return false;
   std::unordered_map<std::string, size_t> index_by_key;
   std::vector<Pattern> merged;
   for (Pattern& pattern : patterns) {
     std::string key = position < pattern.size() ? WordKeyWithout(pattern, position) : std::string();
+    budget.Charge(key.size());
     if (key.empty()) {
       merged.push_back(std::move(pattern));
       continue;
@@ -302,12 +324,12 @@ std::vector<size_t> PositionsWithDifferentWords(const std::vector<Pattern>& patt
 // Folds lines that differ in one literal component, position by position,
 // until nothing changes. Each merged line is still a full product, so it
 // expands back to exactly the names it stands for.
-void MergeWords(std::vector<Pattern>& patterns) {
+void MergeWords(std::vector<Pattern>& patterns, MergeBudget& budget) {
   bool changed = true;
-  while (changed) {
+  while (changed && !budget.Spent()) {
     changed = false;
     for (size_t position : PositionsWithDifferentWords(patterns)) {
-      changed |= MergeWordsAlong(patterns, position);
+      changed |= MergeWordsAlong(patterns, position, budget);
     }
   }
 }
@@ -336,11 +358,14 @@ std::vector<std::string> GroupNames(const std::vector<std::string>& names) {
     by_template[TemplateKey(pattern)].push_back(std::move(pattern));
   }
 
+  MergeBudget budget;
   std::vector<Pattern> grouped;
   for (auto& [key, patterns] : by_template) {
-    for (Pattern& pattern : GroupTemplate(std::move(patterns))) grouped.push_back(std::move(pattern));
+    for (Pattern& pattern : GroupTemplate(std::move(patterns), budget)) {
+      grouped.push_back(std::move(pattern));
+    }
   }
-  MergeWords(grouped);
+  MergeWords(grouped, budget);
   std::sort(grouped.begin(), grouped.end(), PatternLess);
 
   std::vector<std::string> lines;
