@@ -139,6 +139,19 @@ TEST_F(CliTest, StrictIndexTurnsWrongTotalSizeIntoExitThree) {
   }
 }
 
+TEST_F(CliTest, PathFromDirectoryListingIsEscaped) {
+  std::string listed = dir_.Join("listed");
+  std::filesystem::create_directory(listed);
+  WriteFileBytes(listed + "/b\x1b[2J\n.safetensors", "garbage!garbage!");
+
+  CommandResult result = Safeckpt("check " + ShellQuote(listed));
+
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+  EXPECT_EQ(result.err.find('\x1b'), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("b\\x1b[2J\\x0a.safetensors"), std::string::npos) << result.err;
+}
+
 TEST_F(CliTest, MissingCheckpointExitsThree) {
   CommandResult result = Safeckpt("inspect " + ShellQuote(dir_.Join("absent.safetensors")));
   EXPECT_EQ(result.exit_code, 3);

@@ -65,6 +65,25 @@ TEST(EscapeForTerminalTest, TextAfterInvalidByteIsJudgedAgain) {
   EXPECT_EQ(EscapeForTerminal("\xe4" "A\xc3\xa9"), "\\xe4A\xc3\xa9");
 }
 
+TEST(EscapeForTerminalTest, BidirectionalControlsAreEscaped) {
+  // U+202E RIGHT-TO-LEFT OVERRIDE would print "ab" + reversed rest.
+  EXPECT_EQ(EscapeForTerminal("ab\xe2\x80\xae" "cd"), "ab\\xe2\\x80\\xaecd");
+  EXPECT_EQ(EscapeForTerminal("\xe2\x80\x8e"), "\\xe2\\x80\\x8e");  // U+200E
+  EXPECT_EQ(EscapeForTerminal("\xe2\x81\xa6"), "\\xe2\\x81\\xa6");  // U+2066
+  EXPECT_EQ(EscapeForTerminal("\xe2\x81\xa9"), "\\xe2\\x81\\xa9");  // U+2069
+  EXPECT_EQ(EscapeForTerminal("\xd8\x9c"), "\\xd8\\x9c");              // U+061C
+}
+
+TEST(EscapeForTerminalTest, NeighboursOfBidirectionalControlsAreKept) {
+  EXPECT_EQ(EscapeForTerminal("\xe2\x80\x94"), "\xe2\x80\x94");  // U+2014 EM DASH
+  EXPECT_EQ(EscapeForTerminal("\xe2\x81\xb0"), "\xe2\x81\xb0");  // U+2070 SUPERSCRIPT ZERO
+}
+
+TEST(EscapeForTerminalTest, EscapingTwiceChangesNothing) {
+  std::string once = EscapeForTerminal("a\x1b[2J\n\xe2\x80\xae\xff");
+  EXPECT_EQ(EscapeForTerminal(once), once);
+}
+
 TEST(EscapeForTerminalTest, BackslashIsKept) {
   EXPECT_EQ(EscapeForTerminal("a\\b"), "a\\b");
 }

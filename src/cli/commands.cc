@@ -16,6 +16,7 @@
 #include <optional>
 #include <variant>
 
+#include "core/terminal_text.h"
 #include "io/file.h"
 #include "safeckpt/adapter.h"
 #include "safeckpt/checkpoint.h"
@@ -222,7 +223,10 @@ Status WriteStdout(std::string_view text) {
 }
 
 int ReportError(const Status& status, int exit_code) {
-  std::string line = "safeckpt: error: " + status.message() + "\n";
+  // Messages quote paths and names from the checkpoint. Most quotes are
+  // escaped already; escaping the whole line also covers a path from a
+  // directory listing.
+  std::string line = "safeckpt: error: " + internal::EscapeForTerminal(status.message()) + "\n";
   std::fwrite(line.data(), 1, line.size(), stderr);
   return exit_code;
 }

@@ -4,6 +4,8 @@
 #include <mutex>
 #include <string>
 
+#include "core/terminal_text.h"
+
 namespace safeckpt {
 namespace {
 
@@ -26,7 +28,8 @@ void StderrLogger::Log(LogLevel level, std::string_view message) {
                        : level == LogLevel::kInfo  ? "info: "
                                                    : "debug: ";
   std::string line(prefix);
-  line.append(message);
+  // Warnings quote names and paths from the checkpoint.
+  line.append(internal::EscapeForTerminal(message));
   line.push_back('\n');
   std::lock_guard<std::mutex> lock(mutex);
   std::fwrite(line.data(), 1, line.size(), stderr);

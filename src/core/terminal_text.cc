@@ -16,11 +16,19 @@ void AppendHexEscapes(std::string& out, std::string_view bytes) {
 }
 
 // True for a well-formed UTF-8 sequence that encodes a C0 or C1 control
-// character or DEL.
-bool IsControlCharacter(std::string_view sequence) {
+// character, DEL, or a bidirectional control that reorders the text around it.
+bool IsUnsafeForTerminal(std::string_view sequence) {
   auto byte = [&](size_t i) { return static_cast<unsigned char>(sequence[i]); };
   if (sequence.size() == 1) return byte(0) < 0x20 || byte(0) == 0x7f;
-  return sequence.size() == 2 && byte(0) == 0xc2 && byte(1) < 0xa0;
+  if (sequence.size() == 2) {
+    // C1 controls, and U+061C ARABIC LETTER MARK.
+    return (byte(0) == 0xc2 && byte(1) < 0xa0) || (byte(0) == 0xd8 && byte(1) == 0x9c);
+  }
+  if (sequence.size() != 3 || byte(0) != 0xe2) return false;
+  // U+200E and U+200F (marks), U+202A to U+202E (embeddings and overrides),
+  // U+2066 to U+2069 (isolates).
+  if (byte(1) == 0x80) return byte(2) == 0x8e || byte(2) == 0x8f || (byte(2) >= 0xaa && byte(2) <= 0xae);
+  return byte(1) == 0x81 && byte(2) >= 0xa6 && byte(2) <= 0xa9;
 }
 
 }  // namespace
@@ -41,7 +49,7 @@ std::string EscapeForTerminal(std::string_view text) {
     }
 
     std::string_view sequence = text.substr(i, length);
-    if (IsControlCharacter(sequence)) {
+    if (IsUnsafeForTerminal(sequence)) {
       AppendHexEscapes(out, sequence);
     } else {
       out += sequence;

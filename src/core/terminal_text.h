@@ -16,14 +16,14 @@ namespace safeckpt::internal {
 //   - the C1 control characters U+0080 to U+009F, which some terminals obey
 //     (U+009B is CSI, like ESC [), both in their UTF-8 form (c2 80 to c2 9f)
 //     and as single bytes 0x80 to 0x9f;
+//   - the bidirectional controls U+061C, U+200E, U+200F, U+202A to U+202E
+//     and U+2066 to U+2069, which make a name display as another name;
 //   - every other byte that is not part of well-formed UTF-8.
 // All other well-formed UTF-8 is copied unchanged, so the result is always
-// valid UTF-8.
+// valid UTF-8. Escaping twice gives the same text as escaping once.
 //
 // NOTE: backslashes are copied as they are, so a name containing the four
-// characters \x1b prints like one containing ESC. Unicode format characters
-// such as the bidirectional overrides U+202E and U+2066 to U+2069 are valid
-// UTF-8 and also pass unchanged.
+// characters \x1b prints like one containing ESC.
 //
 // Pure function; safe to call from any thread.
 std::string EscapeForTerminal(std::string_view text);
