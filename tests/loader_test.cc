@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 
 #include <cmath>
@@ -355,6 +360,32 @@ TEST_F(LoaderTest, FileReplacedAfterOpenFails) {
 
   EXPECT_ERROR(report, ErrorId::kFileChanged, path_);
   EXPECT_ERROR(report, ErrorId::kFileChanged, "open the checkpoint again");
+}
+
+// A write in place keeps the inode and the size, so only the modification
+// time tells. The toucher starts once the load is under way and keeps
+// bumping the time, so the change lands while the 256 MiB are being read.
+TEST_F(LoaderTest, ModifiedWhileReadingFails) {
+  constexpr uint64_t kBytes = 256ull << 20;
+  sources_ = {{"big", DType::kU8, {kBytes}, std::vector<std::byte>(kBytes)}};
+  checkpoint_ = WriteAndOpen();
+  ExpectAllSources();
+
+  std::atomic<bool> done{false};
+  std::thread toucher([&] {
+    for (int64_t second = 1; !done; ++second) {
+      const struct timespec times[2] = {{0, UTIME_OMIT}, {second, 0}};
+      ::utimensat(AT_FDCWD, path_.c_str(), times, 0);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  LoadOptions options;
+  options.threads = 1;
+  Result<LoadReport> report = Load(options);
+  done = true;
+  toucher.join();
+
+  EXPECT_ERROR(report, ErrorId::kFileChanged, "was modified");
 }
 
 TEST_F(LoaderTest, ShardedCheckpointLoads) {

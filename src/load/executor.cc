@@ -100,6 +100,9 @@ class Execution {
         convert_seconds_(workers, 0.0) {}
 
   Status OpenFiles();
+  // Fails with kFileChanged when a file was modified while it was read, so
+  // a write in place during the load cannot pass as a clean load.
+  Status CheckFilesUnchanged() const;
   Status RunTask(size_t index, uint32_t worker);
   ExecutionStats Stats(double wall_seconds) const;
 
@@ -149,6 +152,15 @@ Status Execution::OpenFiles() {
   for (const GatherTask& gather : plan_.gathers) {
     SAFECKPT_RETURN_IF_ERROR(OpenFile(gather.values.file));
     if (gather.decoding != Decoding::kNone) SAFECKPT_RETURN_IF_ERROR(OpenFile(gather.scales.file));
+  }
+  return Status::Ok();
+}
+
+Status Execution::CheckFilesUnchanged() const {
+  if (identities_ == nullptr) return Status::Ok();
+  for (size_t file = 0; file < files_.size() && file < identities_->size(); ++file) {
+    if (files_[file].fd() < 0) continue;
+    SAFECKPT_RETURN_IF_ERROR(CheckSameFile(files_[file], (*identities_)[file]));
   }
   return Status::Ok();
 }
@@ -315,6 +327,7 @@ Result<ExecutionStats> ExecutePlan(const LoadPlan& plan, const std::vector<std::
   SAFECKPT_RETURN_IF_ERROR(pool.Run(count, [&](size_t task, uint32_t worker) {
     return execution.RunTask(task, worker);
   }));
+  SAFECKPT_RETURN_IF_ERROR(execution.CheckFilesUnchanged());
   return execution.Stats(SecondsSince(start));
 }
 
