@@ -369,6 +369,47 @@ TEST_F(ShardedCheckpointTest, ShardErrorNamesTheShard) {
   EXPECT_ERROR(Open(), ErrorId::kFileEmpty, dir_.Join("b.safetensors") + ": ");
 }
 
+TEST_F(ShardedCheckpointTest, DanglingIndexSymlinkIsReported) {
+  // What a Hugging Face cache snapshot looks like when a blob is missing.
+  fs::create_symlink("../blobs/missing", dir_.Join(std::string(kIndexFileName)));
+
+  Result<Checkpoint> checkpoint = Open();
+
+  EXPECT_FALSE(checkpoint.ok());
+  EXPECT_NE(checkpoint.status().message().find(std::string(kIndexFileName)), std::string::npos)
+      << checkpoint.status().ToString();
+}
+
+TEST_F(ShardedCheckpointTest, IndexSymlinkLoopIsReported) {
+  fs::create_symlink(std::string(kIndexFileName), dir_.Join(std::string(kIndexFileName)));
+
+  Result<Checkpoint> checkpoint = Open();
+
+  EXPECT_FALSE(checkpoint.ok());
+  EXPECT_NE(checkpoint.status().message().find(std::string(kIndexFileName)), std::string::npos)
+      << checkpoint.status().ToString();
+}
+
+TEST(CheckpointTest, DanglingMarkerSymlinkStillMarksIncomplete) {
+  TempDir dir;
+  WriteShard(dir.Join("a.safetensors"), {"x"});
+  fs::create_symlink("gone", dir.Join(std::string(kIncompleteMarkerName)));
+
+  EXPECT_ERROR(Checkpoint::Open(dir.path()), ErrorId::kIncompleteCheckpoint, "incomplete");
+}
+
+TEST(CheckpointTest, UnindexedSymlinkLoopIsReportedNotSkipped) {
+  TempDir dir;
+  WriteShard(dir.Join("a.safetensors"), {"x"});
+  fs::create_symlink("b.safetensors", dir.Join("b.safetensors"));
+
+  Result<Checkpoint> checkpoint = Checkpoint::Open(dir.path());
+
+  EXPECT_FALSE(checkpoint.ok());
+  EXPECT_NE(checkpoint.status().message().find("b.safetensors"), std::string::npos)
+      << checkpoint.status().ToString();
+}
+
 TEST_F(ShardedCheckpointTest, BrokenIndexIsReported) {
   WriteIndex("{\"weight_map\": ");
   EXPECT_ERROR(Open(), ErrorId::kIndexNotJson, std::string(kIndexFileName));

@@ -31,8 +31,9 @@ Result<Checkpoint> OpenFile(const std::string& path, const OpenOptions& options)
 
 // Returns the names of the *.safetensors entries in `directory` (following
 // symlinks), sorted. Subdirectories and broken symlinks are left out. A
-// FIFO or device with that name is listed, so that opening it reports what
-// it is instead of the checkpoint silently lacking its tensors.
+// FIFO or device with that name is listed, and so is an entry whose target
+// cannot be examined (no permission, a symlink loop), so that opening it
+// reports the problem instead of the checkpoint silently lacking tensors.
 Result<std::vector<std::string>> ListSafetensorsFiles(const std::string& directory) {
   std::vector<std::string> names;
   std::error_code error;
@@ -42,7 +43,8 @@ Result<std::vector<std::string>> ListSafetensorsFiles(const std::string& directo
         name.size() > kSafetensorsExtension.size() && name.ends_with(kSafetensorsExtension);
     std::error_code type_error;
     fs::file_status status = it->status(type_error);
-    bool listed = fs::exists(status) && !fs::is_directory(status);
+    bool listed = type_error ? status.type() != fs::file_type::not_found
+                             : fs::exists(status) && !fs::is_directory(status);
     if (has_extension && listed) names.push_back(std::move(name));
   }
   if (error) {
@@ -88,18 +90,32 @@ Result<Checkpoint> OpenUnindexedDirectory(const std::string& directory,
   return std::move(builder).Finish();
 }
 
-Result<Checkpoint> OpenDirectory(const std::string& directory, const OpenOptions& options) {
+// Returns whether `directory` has an entry named `name`, of any type: a
+// broken symlink counts, so an index that cannot be read is reported
+// instead of the directory opening as one without an index.
+Result<bool> HasEntry(const std::string& directory, std::string_view name) {
   std::error_code error;
-  if (fs::exists(fs::path(directory) / kIncompleteMarkerName, error)) {
+  fs::path path = fs::path(directory) / name;
+  fs::file_status status = fs::symlink_status(path, error);
+  if (status.type() == fs::file_type::not_found) return false;
+  if (error) {
+    return IoError(ErrorId::kReadFailed,
+                   "cannot examine '" + path.string() + "': " + error.message());
+  }
+  return true;
+}
+
+Result<Checkpoint> OpenDirectory(const std::string& directory, const OpenOptions& options) {
+  SAFECKPT_ASSIGN_OR_RETURN(bool incomplete, HasEntry(directory, kIncompleteMarkerName));
+  if (incomplete) {
     return FailedPrecondition(
         ErrorId::kIncompleteCheckpoint,
         directory + ": incomplete checkpoint: a writer did not finish (the marker file " +
             std::string(kIncompleteMarkerName) + " is present); save the checkpoint again, " +
             "or delete the marker only if you know every file is complete");
   }
-  if (fs::exists(fs::path(directory) / kIndexFileName, error)) {
-    return internal::OpenIndexedDirectory(directory, options);
-  }
+  SAFECKPT_ASSIGN_OR_RETURN(bool indexed, HasEntry(directory, kIndexFileName));
+  if (indexed) return internal::OpenIndexedDirectory(directory, options);
   return OpenUnindexedDirectory(directory, options);
 }
 
