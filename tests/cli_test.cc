@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "safeckpt/writer.h"
 #include "support/test_support.h"
@@ -200,6 +201,26 @@ TEST_F(CliTest, FailedStdoutWriteExitsFour) {
                                     ShellQuote(checkpoint_) + " >/dev/full)");
   EXPECT_EQ(result.exit_code, 4) << result.err;
   EXPECT_NE(result.err.find("cannot write to standard output"), std::string::npos) << result.err;
+}
+
+TEST_F(CliTest, EveryCommandExitsFourOnFailedStdout) {
+  const std::string manifest = WriteManifest(kMatchingManifest);
+  const std::string checkpoint = ShellQuote(checkpoint_);
+  const std::vector<std::string> commands = {
+      "check " + checkpoint,
+      "check " + checkpoint + " --model " + ShellQuote(manifest),
+      "load " + checkpoint + " --model " + ShellQuote(manifest),
+      "manifest " + checkpoint,
+      "compare " + checkpoint + " " + checkpoint,
+      "convert " + checkpoint + " " + ShellQuote(dir_.Join("converted.safetensors")),
+  };
+  for (const std::string& command : commands) {
+    CommandResult result =
+        RunCommand("(" + ShellQuote(SafeckptBinary()) + " " + command + " >/dev/full)");
+    EXPECT_EQ(result.exit_code, 4) << command << "\n" << result.err;
+    EXPECT_NE(result.err.find("cannot write to standard output"), std::string::npos)
+        << command << "\n" << result.err;
+  }
 }
 
 TEST_F(CliTest, ManifestOutputNeverReplacesSymlink) {

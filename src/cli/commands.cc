@@ -251,8 +251,9 @@ int CheckStructure(const ReconcileOptions& options) {
                        checkpoint->warnings().size()) +
            "\n";
   } else {
-    text = fmt::format("valid: {} tensors in {} file{}, {} bytes of tensor data{}\n",
-                       checkpoint->tensors().size(), checkpoint->files().size(),
+    text = fmt::format("valid: {} tensor{} in {} file{}, {} bytes of tensor data{}\n",
+                       checkpoint->tensors().size(), checkpoint->tensors().size() == 1 ? "" : "s",
+                       checkpoint->files().size(),
                        checkpoint->files().size() == 1 ? "" : "s", bytes,
                        checkpoint->warnings().empty()
                            ? ""

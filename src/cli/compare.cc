@@ -88,8 +88,8 @@ int RunCompare(const CompareCommandOptions& command) {
 
   std::string text = command.format == OutputFormat::kJson ? FormatCompareJson(*report)
                                                            : FormatCompareText(*report);
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  std::fflush(stdout);
+  Status written = WriteStdout(text);
+  if (!written.ok()) return ReportError(written, kExitWriteFailed);
   return report->equal() ? kExitOk : kExitRejected;
 }
 

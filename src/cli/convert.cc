@@ -93,11 +93,6 @@ Result<ConvertOptions> BuildOptions(const ConvertCommandOptions& command, Logger
   return options;
 }
 
-void Print(const std::string& text) {
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  std::fflush(stdout);
-}
-
 }  // namespace
 
 CLI::App* AddConvertCommand(CLI::App& app, ConvertCommandOptions& options) {
@@ -170,8 +165,11 @@ int RunConvert(const ConvertCommandOptions& command) {
 
   Result<ConvertReport> report = ConvertCheckpoint(*source, command.destination, *options);
   if (!report.ok()) return ReportError(report.status(), ExitCodeForConvertError(report.status()));
-  Print(command.format == OutputFormat::kJson ? FormatConvertJson(*report) : FormatConvertText(*report));
-  return kExitOk;
+  // The checkpoint is complete at this point; a failed report write is
+  // still an error, because a script reading the report would get nothing.
+  Status written = WriteStdout(command.format == OutputFormat::kJson ? FormatConvertJson(*report)
+                                                                     : FormatConvertText(*report));
+  return written.ok() ? kExitOk : ReportError(written, kExitWriteFailed);
 }
 
 }  // namespace safeckpt::cli

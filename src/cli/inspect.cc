@@ -71,8 +71,9 @@ Status PrintText(const Checkpoint& checkpoint, bool all) {
   out += "files:\n";
   for (uint32_t i = 0; i < checkpoint.files().size(); ++i) {
     const CheckpointFile& file = checkpoint.files()[i];
-    out += fmt::format("  {}  {}  {} tensors\n", internal::EscapeForTerminal(file.name),
-                       internal::FormatBytes(file.size), tensors_per_file[i]);
+    out += fmt::format("  {}  {}  {} {}\n", internal::EscapeForTerminal(file.name),
+                       internal::FormatBytes(file.size), tensors_per_file[i],
+                       tensors_per_file[i] == 1 ? "tensor" : "tensors");
     for (const auto& [key, value] : file.metadata) {
       out += fmt::format("    metadata {} = {}\n", internal::EscapeForTerminal(key),
                          internal::EscapeForTerminal(value));

@@ -117,8 +117,8 @@ int main(int argc, char** argv) {
       "safeckpt: inspect, check, load, convert and compare Hugging Face safetensors "
       "checkpoints.\n"
       "Exit codes: 0 success, 1 a mismatch the policy rejects (compare: the checkpoints "
-      "differ), 2 usage error, 3 invalid or unreadable checkpoint, 4 convert could not "
-      "write its output."};
+      "differ), 2 usage error, 3 invalid or unreadable checkpoint, 4 an output could not "
+      "be written."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "safeckpt 0.1.0");
 

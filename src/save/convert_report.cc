@@ -132,8 +132,9 @@ void AppendListsJson(internal::JsonWriter& json, const ConvertReport& report) {
 std::string FormatConvertText(const ConvertReport& report) {
   const SaveSummary& output = report.output;
   std::string out = fmt::format(
-      "wrote {}: {} {}, {} tensors, {} in {:.2f} s ({:.2f} GiB/s)\n", output.destination,
+      "wrote {}: {} {}, {} {}, {} in {:.2f} s ({:.2f} GiB/s)\n", output.destination,
       output.files.size(), output.files.size() == 1 ? "file" : "files", output.tensor_count,
+      output.tensor_count == 1 ? "tensor" : "tensors",
       internal::FormatByteCount(output.bytes_written), output.seconds,
       GiBPerSecond(output.bytes_written, output.seconds));
   AppendFiles(out, output);
