@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -761,6 +762,43 @@ TEST(AdapterListTest, AutoReadsConfigBesideCheckpoint) {
   EXPECT_EQ(*named, "gpt_oss");
   EXPECT_ERROR(ResolveAdapter("mixtrall", dir.path()), ErrorId::kAdapterInvalid,
                "unknown adapter 'mixtrall'");
+}
+
+// config.json belongs to the untrusted checkpoint: each defect is named, and
+// is a checkpoint error (kCorruption or an I/O error), not a usage error.
+TEST(ResolveAdapterTest, InvalidConfigJsonIsACheckpointError) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"{\"model_type\": ", "not valid JSON"},
+      {"[1, 2]", "top level is an array"},
+      {"\xef\xbb\xbf{\"model_type\": \"mixtral\"}", "byte order mark"},
+      {std::string(100, '[') + std::string(100, ']'), "nests deeper than 64 levels"},
+      {"{\"model_type\": 5}", "\"model_type\" is an integer, not a string"},
+  };
+  for (const auto& [text, part] : cases) {
+    TempDir dir;
+    testing::WriteFileBytes(dir.Join("config.json"), text);
+    Result<std::string> adapter = ResolveAdapter("auto", dir.path());
+    EXPECT_ERROR(adapter, ErrorId::kAdapterInvalid, part);
+    EXPECT_EQ(adapter.status().code(), StatusCode::kCorruption) << part;
+  }
+}
+
+TEST(ResolveAdapterTest, DanglingConfigSymlinkIsReported) {
+  TempDir dir;
+  std::filesystem::create_symlink("../blobs/missing", dir.Join("config.json"));
+
+  Result<std::string> adapter = ResolveAdapter("auto", dir.path());
+
+  EXPECT_FALSE(adapter.ok());
+  EXPECT_NE(adapter.status().message().find("config.json"), std::string::npos)
+      << adapter.status().ToString();
+}
+
+TEST(ResolveAdapterTest, MissingConfigChoosesNoAdapter) {
+  TempDir dir;
+  Result<std::string> adapter = ResolveAdapter("auto", dir.path());
+  ASSERT_TRUE(adapter.ok()) << adapter.status().ToString();
+  EXPECT_EQ(*adapter, "");
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 
 #include "adapt/adapter_spec.h"
+#include "format/json_dom.h"
+#include "format/json_text.h"
 #include "io/file.h"
 
 namespace safeckpt {
@@ -14,6 +16,19 @@ namespace {
 
 // config.json files of real models are a few kilobytes.
 constexpr uint64_t kMaxConfigBytes = 16 << 20;
+
+// Real config.json files nest a few levels (quantization_config,
+// rope_scaling); deeper text is rejected before it is parsed.
+constexpr uint32_t kMaxConfigDepth = 64;
+
+// config.json belongs to the checkpoint, so its defects are checkpoint
+// errors (kCorruption, exit code 3), not usage errors.
+Status ConfigInvalid(const std::filesystem::path& config, std::string_view problem) {
+  return Corruption(ErrorId::kAdapterInvalid,
+                    fmt::format("{}: {}, so --adapter auto cannot read its \"model_type\"; fix "
+                                "the file or name the adapter instead",
+                                config.string(), problem));
+}
 
 std::string KnownNames() {
   std::string names;
@@ -37,22 +52,38 @@ std::filesystem::path ConfigPath(const std::string& checkpoint_path) {
 // key is absent.
 Result<std::string> ReadModelType(const std::string& checkpoint_path) {
   const std::filesystem::path config = ConfigPath(checkpoint_path);
+  // A broken symlink counts as present, so that it is reported.
   std::error_code error;
-  if (!std::filesystem::exists(config, error)) return std::string();
+  if (std::filesystem::symlink_status(config, error).type() ==
+      std::filesystem::file_type::not_found) {
+    return std::string();
+  }
 
   SAFECKPT_ASSIGN_OR_RETURN(std::string text,
                             internal::ReadWholeFile(config.string(), kMaxConfigBytes));
+  if (internal::StartsWithByteOrderMark(text)) {
+    return ConfigInvalid(config, "it starts with a UTF-8 byte order mark, which JSON forbids");
+  }
+  if (internal::ScanJsonNesting(text, kMaxConfigDepth).too_deep_at) {
+    return ConfigInvalid(config, fmt::format("its JSON nests deeper than {} levels", kMaxConfigDepth));
+  }
   simdjson::dom::parser parser;
   simdjson::dom::element root;
-  if (parser.parse(simdjson::padded_string(text)).get(root) != simdjson::SUCCESS ||
-      !root.is_object()) {
-    return InvalidArgument(ErrorId::kManifestInvalid,
-                           fmt::format("{}: not a JSON object, so --adapter auto cannot read its "
-                                       "\"model_type\"; name the adapter instead",
-                                       config.string()));
+  simdjson::error_code parsed = parser.parse(simdjson::padded_string(text)).get(root);
+  if (parsed != simdjson::SUCCESS) {
+    return ConfigInvalid(config, fmt::format("it is not valid JSON ({})", simdjson::error_message(parsed)));
   }
+  if (!root.is_object()) {
+    return ConfigInvalid(config, fmt::format("its top level is {}, not an object",
+                                             internal::DescribeJsonType(root)));
+  }
+  simdjson::dom::element value;
+  if (root["model_type"].get(value) != simdjson::SUCCESS) return std::string();
   std::string_view model_type;
-  if (root["model_type"].get_string().get(model_type) != simdjson::SUCCESS) return std::string();
+  if (value.get_string().get(model_type) != simdjson::SUCCESS) {
+    return ConfigInvalid(config, fmt::format("its \"model_type\" is {}, not a string",
+                                             internal::DescribeJsonType(value)));
+  }
   return std::string(model_type);
 }
 

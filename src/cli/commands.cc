@@ -100,7 +100,13 @@ std::variant<Inputs, int> OpenInputs(const ReconcileOptions& options, Logger* lo
   load_options.world_size = manifest->sharding.world_size;
   Result<std::string> adapter = ResolveAdapter(
       options.adapter.empty() ? manifest->adapter : options.adapter, options.checkpoint);
-  if (!adapter.ok()) return ReportError(adapter.status(), kExitUsage);
+  if (!adapter.ok()) {
+    // An unknown adapter name is the user's; an unreadable or invalid
+    // config.json is the checkpoint's.
+    bool usage = adapter.status().id() == ErrorId::kAdapterInvalid &&
+                 adapter.status().code() == StatusCode::kInvalidArgument;
+    return ReportError(adapter.status(), usage ? kExitUsage : kExitBadCheckpoint);
+  }
   load_options.adapter = std::move(adapter).value();
   // Command-line renames come first so they can override the manifest's.
   for (size_t i = 0; i + 1 < options.rename_pairs.size(); i += 2) {
