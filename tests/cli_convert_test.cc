@@ -118,6 +118,33 @@ TEST_F(CliConvertTest, ExistingDestinationNeedsForce) {
   EXPECT_NE(forced.out.find("replaced the checkpoint"), std::string::npos) << forced.out;
 }
 
+TEST_F(CliConvertTest, DanglingSymlinkDestinationIsRejected) {
+  for (const char* name : {"dangling.safetensors", "dangling-dir"}) {
+    const std::string link = dir_.Join(name);
+    fs::create_symlink(dir_.Join("missing-target"), link);
+
+    for (const char* force : {"", " --force"}) {
+      CommandResult result =
+          Safeckpt("convert " + ShellQuote(source_) + " " + ShellQuote(link) + force);
+      EXPECT_EQ(result.exit_code, 2) << name << force << "\n" << result.err;
+      EXPECT_NE(result.err.find("which does not exist"), std::string::npos) << result.err;
+      EXPECT_TRUE(fs::is_symlink(fs::symlink_status(link))) << name << force;
+    }
+  }
+}
+
+TEST_F(CliConvertTest, DeviceDestinationIsRejected) {
+  const std::string link = dir_.Join("null.safetensors");
+  fs::create_symlink("/dev/null", link);
+
+  CommandResult result =
+      Safeckpt("convert " + ShellQuote(source_) + " " + ShellQuote(link) + " --force");
+
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  EXPECT_NE(result.err.find("not a regular file"), std::string::npos) << result.err;
+  EXPECT_TRUE(fs::is_symlink(fs::symlink_status(link)));
+}
+
 TEST_F(CliConvertTest, InvalidSourceExitsThree) {
   std::string bad = dir_.Join("bad.safetensors");
   testing::WriteFileBytes(bad, "not a checkpoint");

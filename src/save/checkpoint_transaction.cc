@@ -219,13 +219,37 @@ Result<std::unique_ptr<CheckpointTransaction>> CheckpointTransaction::Begin(
   return transaction;
 }
 
+namespace {
+
+// Rejects a destination that is a symlink to nothing: writing would either
+// replace the link or fail halfway, and neither is what its owner meant.
+Status CheckNotDanglingLink(const std::string& destination) {
+  std::error_code error;
+  if (!fs::is_symlink(fs::symlink_status(destination, error))) return Status::Ok();
+  if (fs::exists(fs::status(destination, error))) return Status::Ok();
+  std::string target = fs::read_symlink(destination, error).string();
+  return InvalidArgument(ErrorId::kDestinationExists,
+                         "destination '" + destination + "' is a symbolic link to '" + target +
+                             "', which does not exist; remove the link or choose another "
+                             "destination");
+}
+
+}  // namespace
+
 Status CheckpointTransaction::PrepareFile(const std::string& destination, bool overwrite) {
   mode_ = Mode::kFile;
+  SAFECKPT_RETURN_IF_ERROR(CheckNotDanglingLink(destination_));
   std::error_code error;
   fs::file_status status = fs::status(destination_, error);
   if (fs::is_directory(status)) {
     return InvalidArgument(ErrorId::kDestinationExists,
                            "destination '" + destination + "' is a directory, not a file");
+  }
+  if (fs::exists(status) && !fs::is_regular_file(status)) {
+    return InvalidArgument(ErrorId::kDestinationExists,
+                           "destination '" + destination +
+                               "' exists and is not a regular file (a device, FIFO or socket); "
+                               "choose another destination");
   }
   if (fs::exists(status) && !overwrite) {
     return FailedPrecondition(ErrorId::kDestinationExists,
@@ -245,6 +269,7 @@ Status CheckpointTransaction::PrepareDirectory(
     const std::string& destination, bool overwrite,
     const std::vector<std::pair<std::string, uint64_t>>& files) {
   WarnAboutLeftovers();
+  SAFECKPT_RETURN_IF_ERROR(CheckNotDanglingLink(destination_));
   std::error_code error;
   fs::file_status status = fs::status(destination_, error);
   if (!fs::exists(status)) {
