@@ -14,11 +14,21 @@ def error(message, code="invalid argument", error_id="none"):
 
 
 def path_of(filename):
-    """Return `filename` (str or os.PathLike) as a str."""
+    """Return `filename` (str, bytes or os.PathLike) in the form the extension takes.
+
+    A name that is valid Unicode stays a str. Other names (bytes that are not
+    UTF-8, as os.listdir returns them) go to the extension as bytes, which it
+    passes to the system unchanged. A NUL byte raises ValueError, as open()
+    does, because the system call would silently stop reading the name there.
+    """
     path = os.fspath(filename)
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
-    return path
+    encoded = os.fsencode(path)
+    if b"\0" in encoded:
+        raise ValueError(f"embedded null byte in path {path!r}")
+    try:
+        return encoded.decode("utf-8")
+    except UnicodeDecodeError:
+        return encoded
 
 
 def metadata_items(metadata):

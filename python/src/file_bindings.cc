@@ -128,7 +128,14 @@ void RegisterTensorFile(py::module_& module) {
                   "Read and validate the header of the file at `path`.")
       .def_static("from_bytes", &OpenBytes, py::arg("data"), py::arg("name") = "<bytes>",
                   "Validate safetensors bytes; the object keeps `data` alive.")
-      .def_property_readonly("name", [](const PyTensorFile& self) { return self.Get().name(); })
+      // Decoded as os.fsdecode does, so a path that is not UTF-8 still
+      // comes back as the str that names the file.
+      .def_property_readonly("name",
+                             [](const PyTensorFile& self) {
+                               const std::string& name = self.Get().name();
+                               return py::reinterpret_steal<py::str>(PyUnicode_DecodeFSDefaultAndSize(
+                                   name.data(), static_cast<Py_ssize_t>(name.size())));
+                             })
       .def("tensors", &Tensors)
       .def("metadata", &Metadata)
       .def("info", &Info, py::arg("name"))

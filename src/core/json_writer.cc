@@ -3,11 +3,38 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/utf8.h"
+
 namespace safeckpt::internal {
 
 void AppendJsonString(std::string& out, std::string_view text) {
   out.push_back('"');
-  for (char c : text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    // JSON text is Unicode, so a byte that starts no well-formed UTF-8
+    // sequence (a path from a non-UTF-8 file system) becomes U+FFFD.
+    size_t length = Utf8SequenceLength(text, i);
+    if (length == 0) {
+      out += "\\ufffd";
+      ++i;
+      continue;
+    }
+    // C1 controls (c2 80 to c2 9f) are escaped too, because some terminals
+    // obey them when the JSON is printed.
+    if (length == 2 && static_cast<unsigned char>(text[i]) == 0xc2 &&
+        static_cast<unsigned char>(text[i + 1]) < 0xa0) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof(escaped), "\\u%04x", static_cast<unsigned char>(text[i + 1]));
+      out += escaped;
+      i += length;
+      continue;
+    }
+    if (length > 1) {
+      out.append(text.substr(i, length));
+      i += length;
+      continue;
+    }
+    char c = text[i++];
     unsigned char byte = static_cast<unsigned char>(c);
     switch (c) {
       case '"': out += "\\\""; break;

@@ -1,6 +1,7 @@
 """safeckpt.torch: the safetensors.torch functions."""
 
 import json
+import os
 import struct
 
 import pytest
@@ -219,3 +220,32 @@ def test_load_file_corpus_matches_numpy_view(corpus):
         assert list(tensors) == list(arrays)
         for name, tensor in tensors.items():
             assert tensor.numpy().tobytes() == arrays[name].tobytes(), (path.name, name)
+
+
+def test_path_with_null_byte_raises_value_error(tmp_path):
+    st.save_file({"w": torch.ones(2)}, tmp_path / "victim")
+    (tmp_path / "victim.other.safetensors").write_bytes(b"")
+    with pytest.raises(ValueError, match="null byte"):
+        st.load_file(str(tmp_path / "victim") + "\0.other.safetensors")
+    with pytest.raises(ValueError, match="null byte"):
+        st.save_file({"w": torch.ones(2)}, str(tmp_path / "out") + "\0.safetensors")
+
+
+def test_path_that_is_not_utf8_round_trips(tmp_path):
+    path = os.fsencode(tmp_path) + b"/\xff.safetensors"
+    st.save_file({"w": torch.arange(3.0)}, path)
+    assert torch.equal(st.load_file(path)["w"], torch.arange(3.0))
+    assert torch.equal(st.load_file(os.fsdecode(path))["w"], torch.arange(3.0))
+    with safeckpt.safe_open(path, "pt") as f:
+        assert list(f.keys()) == ["w"]
+
+
+def test_load_into_and_manifest_take_a_path_that_is_not_utf8(tmp_path):
+    path = os.fsencode(tmp_path) + b"/\xff.safetensors"
+    model = torch.nn.Linear(2, 2)
+    st.save_file(model.state_dict(), path)
+    target = torch.nn.Linear(2, 2)
+    report = safeckpt.load_into(target, path)
+    assert report.accepted
+    assert torch.equal(target.weight, model.weight)
+    assert sorted(safeckpt.manifest_from(path)["tensors"]) == ["bias", "weight"]
