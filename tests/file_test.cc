@@ -1,6 +1,7 @@
 #include "io/file.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -48,6 +49,23 @@ std::string MakeFifo(const TempDir& dir, std::string_view name) {
   std::string path = dir.Join(name);
   EXPECT_EQ(::mkfifo(path.c_str(), 0600), 0) << std::strerror(errno);
   return path;
+}
+
+TEST(FileTest, OpenBeyondFileLimitSuggestsRaisingIt) {
+  TempDir dir;
+  std::string path = dir.Join("model.safetensors");
+  testing::WriteFileBytes(path, "x");
+  struct rlimit saved;
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  struct rlimit none = saved;
+  none.rlim_cur = 0;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &none), 0);
+
+  Result<File> file = File::OpenForRead(path);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+
+  EXPECT_ERROR(file, ErrorId::kReadFailed, "cannot open '" + path + "'");
+  EXPECT_ERROR(file, ErrorId::kReadFailed, "ulimit -n");
 }
 
 TEST(FileTest, OpenForReadRejectsFifoWithoutBlocking) {

@@ -99,6 +99,14 @@ Result<File> File::OpenForRead(const std::string& path) {
     if (error == ENOENT) {
       return NotFound(ErrorId::kReadFailed, SystemErrorMessage("cannot open", path, error));
     }
+    if (error == EMFILE || error == ENFILE) {
+      // A load keeps every shard open, so a checkpoint of thousands of shards
+      // can exceed a low limit.
+      return IoError(ErrorId::kReadFailed,
+                     SystemErrorMessage("cannot open", path, error) +
+                         "; a load keeps every shard of the checkpoint open, so raise the "
+                         "open-file limit (ulimit -n) above the number of shards");
+    }
     return IoError(ErrorId::kReadFailed, SystemErrorMessage("cannot open", path, error));
   }
   File file(fd, path);
