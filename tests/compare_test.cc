@@ -91,6 +91,29 @@ TEST_F(CompareTest, DTypeDifferenceCountsUnlessIgnored) {
   EXPECT_TRUE(Compare(a, b, options).equal());
 }
 
+// 2^53 + 1 and 2^53 are the same double, so only an exact comparison of
+// the integers tells them apart.
+TEST_F(CompareTest, WideIntegersAreComparedExactly) {
+  int64_t big[2] = {(int64_t{1} << 53) + 1, std::numeric_limits<int64_t>::max()};
+  int64_t near[2] = {int64_t{1} << 53, std::numeric_limits<int64_t>::max() - 1};
+  double rounded[2] = {9007199254740992.0, 9223372036854775808.0};
+  std::string a = Write("a.safetensors", {{"x", DType::kI64, {2}, big}});
+  std::string b = Write("b.safetensors", {{"x", DType::kI64, {2}, near}});
+  std::string f = Write("f.safetensors", {{"x", DType::kF64, {2}, rounded}});
+
+  CompareReport same_dtype = Compare(a, b);
+  ASSERT_EQ(same_dtype.value_differences.size(), 1u);
+  EXPECT_EQ(same_dtype.value_differences[0].mismatched, 2u);
+  EXPECT_EQ(same_dtype.value_differences[0].max_abs_difference, 1.0);
+
+  CompareOptions ignore_dtype;
+  ignore_dtype.check_dtype = false;
+  CompareReport across = Compare(a, f, ignore_dtype);
+  EXPECT_FALSE(across.equal());
+  ASSERT_EQ(across.value_differences.size(), 1u);
+  EXPECT_EQ(across.value_differences[0].mismatched, 2u);
+}
+
 TEST_F(CompareTest, ExactComparisonFindsLargestDifferences) {
   std::vector<float> a_values(12, 1.0f);
   std::vector<float> b_values(12, 1.0f);

@@ -47,6 +47,8 @@ struct ElementDifference {
   // Position in the tensor. For C64, values compare as real and imaginary
   // parts, and the position has one more index: 0 real, 1 imaginary.
   std::vector<uint64_t> position;
+  // NOTE: I64 and U64 values beyond 2^53 are shown rounded to a double. The
+  // comparison and abs_difference use the exact integers.
   double a = 0;
   double b = 0;
   double abs_difference = 0;  // |a - b|; infinite when one side is NaN or infinite

@@ -149,8 +149,16 @@ class Comparer {
 
     uint32_t per_element = internal::ValuesPerElement(pair.a->dtype);
     uint64_t value_bytes = pair.unit_a / per_element;
+    const bool wide = internal::IsWideInteger(pair.a->dtype) || internal::IsWideInteger(pair.b->dtype);
     for (uint64_t i = 0; i < count * per_element; ++i) {
       double difference = AbsDifference(a[i], b[i]);
+      // Doubles round 64-bit integers beyond 2^53, so equal doubles may
+      // stand for different integers; the exact difference decides.
+      if (difference == 0 && wide) {
+        difference = static_cast<double>(
+            std::fabs(internal::ExactValue(pair.a->dtype, bytes_a, i, a[i]) -
+                      internal::ExactValue(pair.b->dtype, bytes_b, i, b[i])));
+      }
       result.max_abs = std::max(result.max_abs, difference);
       bool equal = pair.method == Method::kBitwiseValues
                        ? std::memcmp(bytes_a + i * value_bytes, bytes_b + i * value_bytes, value_bytes) == 0

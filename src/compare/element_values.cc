@@ -2,6 +2,7 @@
 
 #include <bit>
 #include <cstring>
+#include <limits>
 
 #include "load/convert.h"
 
@@ -60,6 +61,28 @@ void DecodeToDouble(DType dtype, const void* source, uint64_t count, double* val
     case DType::kC64: DecodeFloat(DType::kF32, source, 2 * count, values); return;
     default: DecodeFloat(dtype, source, count, values); return;
   }
+}
+
+bool IsWideInteger(DType dtype) { return dtype == DType::kI64 || dtype == DType::kU64; }
+
+long double ExactValue(DType dtype, const void* source, uint64_t index, double decoded) {
+  // x86-64 long double has a 64-bit significand, enough for every 64-bit
+  // integer and every F64 value.
+  static_assert(std::numeric_limits<long double>::digits >= 64);
+  const auto* bytes = static_cast<const unsigned char*>(source) + index * 8;
+  if (dtype == DType::kI64) {
+    int64_t value;
+    std::memcpy(&value, bytes, sizeof value);
+    if constexpr (std::endian::native == std::endian::big) value = SwapBytes(value);
+    return static_cast<long double>(value);
+  }
+  if (dtype == DType::kU64) {
+    uint64_t value;
+    std::memcpy(&value, bytes, sizeof value);
+    if constexpr (std::endian::native == std::endian::big) value = SwapBytes(value);
+    return static_cast<long double>(value);
+  }
+  return decoded;
 }
 
 }  // namespace safeckpt::internal

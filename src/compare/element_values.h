@@ -20,4 +20,12 @@ uint32_t ValuesPerElement(DType dtype);
 // Requires HasNumericValues(dtype).
 void DecodeToDouble(DType dtype, const void* source, uint64_t count, double* values);
 
+// True for I64 and U64, whose values a double cannot always hold.
+bool IsWideInteger(DType dtype);
+
+// Returns value `index` of the elements at `source` exactly. For I64 and U64
+// it decodes the integer again. For every other dtype `decoded`, the value
+// DecodeToDouble gave, is already exact and is returned as it is.
+long double ExactValue(DType dtype, const void* source, uint64_t index, double decoded);
+
 }  // namespace safeckpt::internal
