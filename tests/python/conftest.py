@@ -41,8 +41,12 @@ def safeckpt_command():
         pytest.fail(f"{binary} not found; build the safeckpt_cli target (SAFECKPT_BUILD_DIR is "
                     f"{BUILD_DIR})")
 
+    # Under AddressSanitizer the interpreter preloads the shared ASan runtime,
+    # which the command, linked with its own copy, must not inherit.
+    environment = {key: value for key, value in os.environ.items() if key != "LD_PRELOAD"}
+
     def run(*arguments):
         return subprocess.run([str(binary), *map(str, arguments)], capture_output=True,
-                              text=True, check=False)
+                              text=True, check=False, env=environment)
 
     return run
