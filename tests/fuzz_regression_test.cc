@@ -83,7 +83,7 @@ std::string ShardWithTensors(const std::vector<std::string>& names) {
 
 TEST(FuzzRegressionTest, StrictIndexBitRejectsStaleCopy) {
   TempDir dir;
-  // The first shard holds a copy of "w", which the index maps to the second.
+  // The first shard contains a copy of "w", which the index maps to the second.
   std::string index = R"({"weight_map": {"v": "model-00001-of-00002.safetensors",)"
                       R"( "w": "model-00002-of-00002.safetensors"}})";
   std::vector<std::string> shards = {ShardWithTensors({"v", "w"}), ShardWithTensors({"w"})};
