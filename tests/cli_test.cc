@@ -153,6 +153,20 @@ TEST_F(CliTest, PathFromDirectoryListingIsEscaped) {
   EXPECT_NE(result.err.find("b\\x1b[2J\\x0a.safetensors"), std::string::npos) << result.err;
 }
 
+TEST_F(CliTest, LoadThatCannotAllocateExitsFour) {
+  // 2^46 F32 elements need 256 TiB, more than the 128 TiB of address space
+  // a process gets by default on x86-64, whatever the overcommit setting.
+  const std::string manifest = WriteManifest(R"({"safeckpt_manifest": 1, "tensors": {
+    "model.embed_tokens.weight": {"dtype": "F32", "shape": [70368744177664]}}})");
+
+  CommandResult result =
+      Safeckpt("load " + ShellQuote(checkpoint_) + " --model " + ShellQuote(manifest));
+
+  EXPECT_EQ(result.exit_code, 4) << result.err;
+  EXPECT_NE(result.err.find("cannot allocate"), std::string::npos) << result.err;
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+}
+
 TEST_F(CliTest, MissingCheckpointExitsThree) {
   CommandResult result = Safeckpt("inspect " + ShellQuote(dir_.Join("absent.safetensors")));
   EXPECT_EQ(result.exit_code, 3);

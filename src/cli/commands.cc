@@ -30,6 +30,11 @@ namespace {
 
 // Exit code for an error from opening or reading a checkpoint.
 int ExitCodeForLoadError(const Status& status) {
+  // Destination memory that cannot be allocated is an output that cannot be
+  // written, not a mismatch between model and checkpoint.
+  if (status.id() == ErrorId::kDestinationInvalid && status.code() == StatusCode::kIoError) {
+    return kExitWriteFailed;
+  }
   switch (status.id()) {
     case ErrorId::kRuleInvalid:
     case ErrorId::kManifestInvalid:
@@ -206,7 +211,7 @@ int RunReconcile(const ReconcileOptions& options, bool read_data, uint32_t threa
   Destinations destinations;
   if (read_data) {
     Status status = destinations.Allocate(inputs.manifest.model);
-    if (!status.ok()) return ReportError(status, kExitRejected);
+    if (!status.ok()) return ReportError(status, ExitCodeForLoadError(status));
     if (prefault) destinations.Prefault(threads);
   }
 
