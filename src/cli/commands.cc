@@ -106,8 +106,8 @@ std::variant<Inputs, int> OpenInputs(const ReconcileOptions& options, Logger* lo
   Result<std::string> adapter = ResolveAdapter(
       options.adapter.empty() ? manifest->adapter : options.adapter, options.checkpoint);
   if (!adapter.ok()) {
-    // An unknown adapter name is the user's; an unreadable or invalid
-    // config.json is the checkpoint's.
+    // An unknown adapter name is a usage error. An unreadable or invalid
+    // config.json belongs to the checkpoint.
     bool usage = adapter.status().id() == ErrorId::kAdapterInvalid &&
                  adapter.status().code() == StatusCode::kInvalidArgument;
     return ReportError(adapter.status(), usage ? kExitUsage : kExitBadCheckpoint);
@@ -235,7 +235,7 @@ Status WriteStdout(std::string_view text) {
 
 int ReportError(const Status& status, int exit_code) {
   // Messages quote paths and names from the checkpoint. Most quotes are
-  // escaped already; escaping the whole line also covers a path from a
+  // escaped already, and escaping the whole line also covers a path from a
   // directory listing.
   std::string line = "safeckpt: error: " + internal::EscapeForTerminal(status.message()) + "\n";
   std::fwrite(line.data(), 1, line.size(), stderr);
@@ -244,7 +244,7 @@ int ReportError(const Status& status, int exit_code) {
 
 namespace {
 
-// `check` without a manifest: the checkpoint's structure only.
+// Validates the checkpoint alone, for `check` without a manifest.
 int CheckStructure(const ReconcileOptions& options) {
   StderrLogger logger;
   OpenOptions open_options;
