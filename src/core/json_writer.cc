@@ -21,8 +21,7 @@ void AppendJsonString(std::string& out, std::string_view text) {
     }
     // C1 controls (c2 80 to c2 9f) are escaped too, because some terminals
     // obey them when the JSON is printed.
-    if (length == 2 && static_cast<unsigned char>(text[i]) == 0xc2 &&
-        static_cast<unsigned char>(text[i + 1]) < 0xa0) {
+    if (IsC1Control(text.substr(i, length))) {
       char escaped[8];
       std::snprintf(escaped, sizeof(escaped), "\\u%04x", static_cast<unsigned char>(text[i + 1]));
       out += escaped;

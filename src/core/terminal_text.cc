@@ -22,7 +22,7 @@ bool IsUnsafeForTerminal(std::string_view sequence) {
   if (sequence.size() == 1) return byte(0) < 0x20 || byte(0) == 0x7f;
   if (sequence.size() == 2) {
     // C1 controls, and U+061C ARABIC LETTER MARK.
-    return (byte(0) == 0xc2 && byte(1) < 0xa0) || (byte(0) == 0xd8 && byte(1) == 0x9c);
+    return IsC1Control(sequence) || (byte(0) == 0xd8 && byte(1) == 0x9c);
   }
   if (sequence.size() != 3 || byte(0) != 0xe2) return false;
   // U+200E and U+200F (marks), U+202A to U+202E (embeddings and overrides),
