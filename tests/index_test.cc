@@ -71,7 +71,15 @@ TEST(IndexTest, NonsenseTotalSizeIsWarnedAndIgnored) {
         << index->warnings[0];
     EXPECT_NE(index->warnings[0].find("not a byte count; it is ignored"), std::string::npos)
         << index->warnings[0];
+    EXPECT_EQ(index->warnings[0], index->total_size_problem + "; it is ignored") << value;
   }
+}
+
+TEST(IndexTest, ValidTotalSizeHasNoProblem) {
+  Result<CheckpointIndex> index =
+      Parse(R"({"metadata": {"total_size": 8}, "weight_map": {"a": "a.safetensors"}})");
+  ASSERT_TRUE(index.ok()) << index.status().ToString();
+  EXPECT_EQ(index->total_size_problem, "");
 }
 
 TEST(IndexTest, NotJson) {
@@ -223,7 +231,7 @@ TEST(IndexTest, FileNameWithControlCharacterIsRejected) {
   EXPECT_ERROR(index, ErrorId::kIndexInvalid, "contains a control character");
 }
 
-TEST(IndexTest, NestingDeeperThanTheCapIsRejectedBeforeParsing) {
+TEST(IndexTest, DeepNestingIsRejected) {
   std::string deep = R"({"metadata": {"x": )" + std::string(100, '[') + std::string(100, ']') +
                      R"(}, "weight_map": {"a": "a.safetensors"}})";
   Result<CheckpointIndex> index = ParseCheckpointIndex(deep, "model.safetensors.index.json");

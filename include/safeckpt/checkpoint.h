@@ -115,6 +115,9 @@ struct CheckpointIndex {
   // metadata.total_size. Absent when the index has none or when it is not a
   // byte count, which a warning then reports.
   std::optional<uint64_t> total_size;
+  // The reason total_size was not a byte count ("<index>: metadata.total_size
+  // is "big" (a string), not a byte count"); empty when it was one or absent.
+  std::string total_size_problem;
   // weight_map entries in file order. File names are in normal form
   // ("./a//b.safetensors" becomes "a/b.safetensors").
   std::vector<std::pair<std::string, std::string>> weight_map;

@@ -65,7 +65,7 @@ bool IsRepeatedKey(std::string_view key, std::unordered_set<std::string_view>& s
 // fraction (1.6e10) is the same count in another spelling, so it is
 // accepted too.
 std::optional<uint64_t> ReadTotalSize(element value, std::string_view display_name,
-                                      std::vector<std::string>& warnings) {
+                                      CheckpointIndex& index) {
   if (std::optional<uint64_t> integer = internal::NonNegativeInteger(value)) return integer;
 
   if (value.type() == element_type::DOUBLE) {
@@ -75,9 +75,10 @@ std::optional<uint64_t> ReadTotalSize(element value, std::string_view display_na
       return static_cast<uint64_t>(number);
     }
   }
-  warnings.push_back(
-      Prefix(display_name) + "metadata.total_size is " + internal::JsonValueText(value) + " (" +
-      std::string(internal::DescribeJsonType(value)) + "), not a byte count; it is ignored");
+  index.total_size_problem = Prefix(display_name) + "metadata.total_size is " +
+                             internal::JsonValueText(value) + " (" +
+                             std::string(internal::DescribeJsonType(value)) + "), not a byte count";
+  index.warnings.push_back(index.total_size_problem + "; it is ignored");
   return std::nullopt;
 }
 
@@ -94,7 +95,7 @@ Status ParseMetadata(element value, std::string_view display_name, CheckpointInd
                                             " is given twice; each key must appear once");
     }
     if (field.key == "total_size") {
-      index.total_size = ReadTotalSize(field.value, display_name, index.warnings);
+      index.total_size = ReadTotalSize(field.value, display_name, index);
     }
   }
   return Status::Ok();

@@ -197,19 +197,12 @@ Result<Checkpoint> OpenIndexedDirectory(const std::string& directory, const Open
                             ReadShards(directory, names, options.limits));
 
   CheckpointBuilder builder(directory, /*has_index=*/true, options.logger);
-  for (const std::string& warning : index.warnings) {
-    // The index parser's only warnings are about metadata.total_size, and
-    // end by saying the value is ignored, which is not true of an error.
-    if (options.strict_index) {
-      constexpr std::string_view kIgnored = "; it is ignored";
-      std::string_view message = warning;
-      if (message.ends_with(kIgnored)) message.remove_suffix(kIgnored.size());
-      return Corruption(ErrorId::kIndexTotalSize, std::string(message) +
-                                                      "; write the byte count as an integer" +
-                                                      std::string(kStrictHint));
-    }
-    builder.Warn(warning);
+  if (options.strict_index && !index.total_size_problem.empty()) {
+    return Corruption(ErrorId::kIndexTotalSize, index.total_size_problem +
+                                                    "; write the byte count as an integer" +
+                                                    std::string(kStrictHint));
   }
+  for (const std::string& warning : index.warnings) builder.Warn(warning);
   builder.SetDeclaredTotalSize(index.total_size);
 
   std::map<std::string_view, uint32_t> shard_numbers;
