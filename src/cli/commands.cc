@@ -16,6 +16,7 @@
 #include <optional>
 #include <variant>
 
+#include "core/json_writer.h"
 #include "core/terminal_text.h"
 #include "io/file.h"
 #include "safeckpt/adapter.h"
@@ -244,6 +245,11 @@ int ReportError(const Status& status, int exit_code) {
 
 namespace {
 
+// Returns `noun` with an "s" unless `count` is 1.
+std::string Plural(size_t count, std::string_view noun) {
+  return count == 1 ? std::string(noun) : std::string(noun) + "s";
+}
+
 // Validates the checkpoint alone, for `check` without a manifest.
 int CheckStructure(const ReconcileOptions& options) {
   StderrLogger logger;
@@ -253,23 +259,33 @@ int CheckStructure(const ReconcileOptions& options) {
   Result<Checkpoint> checkpoint = Checkpoint::Open(options.checkpoint, open_options);
   if (!checkpoint.ok()) return ReportError(checkpoint.status(), kExitBadCheckpoint);
 
+  const size_t tensors = checkpoint->tensors().size();
+  const size_t files = checkpoint->files().size();
+  const size_t warnings = checkpoint->warnings().size();
   uint64_t bytes = 0;
   for (const CheckpointTensor& tensor : checkpoint->tensors()) bytes += tensor.nbytes;
+
   std::string text;
   if (options.format == OutputFormat::kJson) {
-    text = fmt::format(R"({{"valid": true, "tensors": {}, "files": {}, "tensor_bytes": {}, "warnings": {}}})",
-                       checkpoint->tensors().size(), checkpoint->files().size(), bytes,
-                       checkpoint->warnings().size()) +
-           "\n";
+    internal::JsonWriter json;
+    json.BeginObject();
+    json.Key("valid");
+    json.Bool(true);
+    json.Key("tensors");
+    json.Uint(tensors);
+    json.Key("files");
+    json.Uint(files);
+    json.Key("tensor_bytes");
+    json.Uint(bytes);
+    json.Key("warnings");
+    json.Uint(warnings);
+    json.EndObject();
+    text = json.Take() + "\n";
   } else {
-    text = fmt::format("valid: {} tensor{} in {} file{}, {} bytes of tensor data{}\n",
-                       checkpoint->tensors().size(), checkpoint->tensors().size() == 1 ? "" : "s",
-                       checkpoint->files().size(),
-                       checkpoint->files().size() == 1 ? "" : "s", bytes,
-                       checkpoint->warnings().empty()
-                           ? ""
-                           : fmt::format(" ({} warning{} above)", checkpoint->warnings().size(),
-                                         checkpoint->warnings().size() == 1 ? "" : "s"));
+    text = fmt::format("valid: {} {} in {} {}, {} bytes of tensor data", tensors,
+                       Plural(tensors, "tensor"), files, Plural(files, "file"), bytes);
+    if (warnings > 0) text += fmt::format(" ({} {} above)", warnings, Plural(warnings, "warning"));
+    text += "\n";
   }
   Status written = WriteStdout(text);
   return written.ok() ? kExitOk : ReportError(written, kExitWriteFailed);
