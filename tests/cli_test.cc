@@ -117,7 +117,7 @@ TEST_F(CliTest, CheckWithoutManifestRejectsInvalidFile) {
   EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
 }
 
-TEST_F(CliTest, StrictIndexTurnsWrongTotalSizeIntoExitThree) {
+TEST_F(CliTest, StrictIndexRejectsWrongTotalSize) {
   std::string sharded = dir_.Join("sharded");
   std::filesystem::create_directory(sharded);
   std::filesystem::copy_file(checkpoint_, sharded + "/model.safetensors");

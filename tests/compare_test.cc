@@ -91,8 +91,8 @@ TEST_F(CompareTest, DTypeDifferenceCountsUnlessIgnored) {
   EXPECT_TRUE(Compare(a, b, options).equal());
 }
 
-// 2^53 + 1 and 2^53 are the same double, so only an exact comparison of
-// the integers tells them apart.
+// 2^53 + 1 and 2^53 round to the same double, so only an exact comparison
+// of the integers distinguishes them.
 TEST_F(CompareTest, WideIntegersAreComparedExactly) {
   int64_t big[2] = {(int64_t{1} << 53) + 1, std::numeric_limits<int64_t>::max()};
   int64_t near[2] = {int64_t{1} << 53, std::numeric_limits<int64_t>::max() - 1};

@@ -363,7 +363,7 @@ TEST_F(LoaderTest, FileReplacedAfterOpenFails) {
 }
 
 // A write in place keeps the inode and the size, so only the modification
-// time tells. The toucher starts once the load is under way and keeps
+// time changes. The toucher starts once the load is under way and keeps
 // bumping the time, so the change lands while the 256 MiB are being read.
 TEST_F(LoaderTest, ModifiedWhileReadingFails) {
   constexpr uint64_t kBytes = 256ull << 20;

@@ -333,7 +333,7 @@ TEST(ManifestTest, BuildsManifestFromCheckpoint) {
   EXPECT_TRUE(manifest.renames.empty());
 }
 
-TEST(ManifestTest, NestingDeeperThanTheCapIsRejectedBeforeParsing) {
+TEST(ManifestTest, DeepNestingIsRejected) {
   std::string deep = R"({"safeckpt_manifest": 1, "tensors": {"w": )" + std::string(5000, '[') +
                      std::string(5000, ']') + "}}";
   EXPECT_ERROR(ParseManifest(deep, "m.json"), ErrorId::kManifestInvalid,

@@ -84,8 +84,8 @@ enum class ErrorId : uint16_t {
   kIndexShardMissing,     // a file named in weight_map does not exist
   kIndexPathOutside,      // a file name leaves the checkpoint directory
   kIndexTensorNotInShard, // weight_map names a file whose header lacks the tensor
-  kIndexStaleCopy,        // strict index: a shard holds a tensor the index maps elsewhere
-  kIndexUnlistedTensor,   // strict index: a shard holds a tensor the index does not list
+  kIndexStaleCopy,        // strict index: a shard contains a tensor the index maps elsewhere
+  kIndexUnlistedTensor,   // strict index: a shard contains a tensor the index does not list
   kIndexTotalSize,        // strict index: metadata.total_size wrong or not a byte count
   kTensorInTwoFiles,      // directory without index: one name in two files
   kIncompleteCheckpoint,  // a writer's in-progress marker is present

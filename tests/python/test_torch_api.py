@@ -240,7 +240,7 @@ def test_path_that_is_not_utf8_round_trips(tmp_path):
         assert list(f.keys()) == ["w"]
 
 
-def test_load_into_and_manifest_take_a_path_that_is_not_utf8(tmp_path):
+def test_load_into_non_utf8_path(tmp_path):
     path = os.fsencode(tmp_path) + b"/\xff.safetensors"
     model = torch.nn.Linear(2, 2)
     st.save_file(model.state_dict(), path)
